@@ -1,0 +1,2 @@
+// One file per area; this index is what the client and drizzle-kit see.
+export * from './health.js';

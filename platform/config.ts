@@ -1,0 +1,120 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { repoRoot } from './paths.js';
+
+/** Raised for any invalid setting; the message is one line naming the key and what is expected. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const port = z.coerce.number().int().min(1).max(65535);
+
+export const temporalYamlSchema = z
+  .object({
+    address: z.string().regex(/^[^\s:]+:\d+$/, 'host:port'),
+    namespace: z.string().min(1),
+    taskQueues: z.object({ workflows: z.string().min(1) }).strict(),
+    worker: z
+      .object({
+        maxConcurrentActivityTaskExecutions: z.number().int().positive(),
+        maxConcurrentWorkflowTaskExecutions: z.number().int().min(2),
+        maxCachedWorkflows: z.number().int().nonnegative(),
+        shutdownGraceTimeSeconds: z.number().int().nonnegative(),
+      })
+      .strict(),
+    searchAttributes: z.record(
+      z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/),
+      z.enum(['Keyword', 'Text', 'Int', 'Double', 'Bool', 'Datetime', 'KeywordList']),
+    ),
+    devServer: z
+      .object({
+        ip: z.string().min(1),
+        port,
+        uiPort: port,
+        dbFile: z.string().min(1),
+        logLevel: z.enum(['debug', 'info', 'warn', 'error']),
+      })
+      .strict(),
+  })
+  .strict();
+export type TemporalYaml = z.infer<typeof temporalYamlSchema>;
+
+const optionalUrl = z.url().optional();
+
+export const envSchema = z.object({
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
+    .optional(),
+  FLEETBRAIN_DATA_DIR: z.string().min(1).default('.data'),
+  FLEETBRAIN_PG_PORT: port.default(55432),
+  API_HOST: z.string().min(1).default('127.0.0.1'),
+  API_PORT: port.default(8080),
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^\s:]+:\d+$/, 'host:port')
+    .optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).optional(),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
+  OPA_URL: optionalUrl,
+  OPENAI_BASE_URL: optionalUrl,
+  OPENAI_API_KEY: z.string().optional(),
+  FLEETBRAIN_MODEL: z.string().min(1).default('gpt-4.1-mini'),
+  TEMPORAL_YAML: z.string().min(1).default('temporal.yaml'),
+});
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  env: Env;
+  temporal: TemporalYaml;
+  /** Absolute data directory for the embedded services. */
+  dataDir: string;
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  return issue.message;
+}
+
+function firstIssue(prefix: string, err: z.ZodError): never {
+  const issue = err.issues[0];
+  const key = issue?.path.map(String).join('.') || '(root)';
+  throw new ConfigError(`${prefix}${key}: ${issue ? describe(issue) : 'invalid'}`);
+}
+
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  // Empty strings mean "unset": a shell `FOO=` must not fail a URL check.
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) firstIssue('invalid environment variable ', parsed.error);
+  return parsed.data;
+}
+
+export function loadTemporalYaml(file: string): TemporalYaml {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: false });
+  } catch (err) {
+    const msg = (err as Error).message.split('\n')[0];
+    throw new ConfigError(`${path.basename(file)} is not valid YAML: ${msg}`);
+  }
+  const parsed = temporalYamlSchema.safeParse(doc);
+  if (!parsed.success) firstIssue(`invalid ${path.basename(file)} key `, parsed.error);
+  return parsed.data;
+}
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const env = loadEnv(source);
+  const temporal = loadTemporalYaml(path.resolve(repoRoot, env.TEMPORAL_YAML));
+  if (env.TEMPORAL_ADDRESS) temporal.address = env.TEMPORAL_ADDRESS;
+  if (env.TEMPORAL_NAMESPACE) temporal.namespace = env.TEMPORAL_NAMESPACE;
+  return { env, temporal, dataDir: path.resolve(repoRoot, env.FLEETBRAIN_DATA_DIR) };
+}

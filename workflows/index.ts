@@ -1,0 +1,2 @@
+// Every workflow the worker bundles. One use case per file.
+export { probe } from './probe.js';
