@@ -1,0 +1,42 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Client } from '@temporalio/client';
+import type { FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import type { DbHandle } from '../db/client.js';
+import { registerErrorHandling } from './errors.js';
+import type { ReadinessCheck } from './readiness.js';
+import { healthRoutes } from './routes/health.js';
+
+/** What the API needs from the outside; built by the entry point (or a test). */
+export interface AppDeps {
+  db: DbHandle;
+  temporal: { client: Client; namespace: string; taskQueue: string };
+  readiness: ReadinessCheck[];
+}
+
+/**
+ * The Fastify application as a plugin: routes, error handling and the OpenAPI document. The server
+ * (api/server.ts) only creates the instance, registers this and listens.
+ */
+export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
+  registerErrorHandling(fastify);
+  await fastify.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Fleetbrain API',
+        version: '0.1.0',
+        description: 'Policy-driven AI control plane for broadband CPE fleets.',
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await fastify.register(swaggerUi, { routePrefix: '/docs' });
+  await fastify.register(healthRoutes, { checks: deps.readiness });
+}
