@@ -34,12 +34,12 @@ export function registerErrorHandling(app: FastifyInstance): void {
       return reply.code(err.statusCode).send({ code: err.code, message: err.message, field: err.field });
     }
     if (hasZodFastifySchemaValidationErrors(err)) {
-      const first = err.validation[0];
+      const issue = err.validation[0]?.params.issue as { path?: PropertyKey[]; message?: string } | undefined;
       const where = err.validationContext ?? 'body';
-      const field = [where, ...(first?.params.issue.path.map(String) ?? [])].join('.');
+      const field = [where, ...(issue?.path?.map(String) ?? [])].join('.');
       return reply.code(400).send({
         code: 'invalid_request',
-        message: `${field}: ${first?.params.issue.message ?? err.message}`,
+        message: `${field}: ${issue?.message ?? err.message}`,
         field,
       });
     }

@@ -1,10 +1,10 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from '../platform/logger.js';
 import { type AppDeps, app } from './app.js';
 
 /** Builds the server instance (tests use `inject`; the `api` command listens). */
-export async function buildServer(deps: AppDeps, opts: { logger?: Logger } = {}): Promise<FastifyInstance> {
+export async function buildServer(deps: AppDeps, opts: { logger?: Logger } = {}) {
   const server = Fastify({
     loggerInstance: opts.logger,
     bodyLimit: 1024 * 1024,

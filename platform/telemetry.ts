@@ -1,9 +1,8 @@
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { Resource } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, NoopSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-import type { Resource } from '@opentelemetry/resources';
 
 export interface Telemetry {
   resource: Resource;
@@ -17,14 +16,12 @@ export interface Telemetry {
  * trace ids); they are exported only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
  */
 export function startTelemetry(serviceName: string, endpoint = process.env.OTEL_EXPORTER_OTLP_ENDPOINT): Telemetry {
-  const resource = resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName });
+  const resource = new Resource({ [ATTR_SERVICE_NAME]: serviceName });
   const spanProcessor = endpoint ? new BatchSpanProcessor(new OTLPTraceExporter()) : undefined;
   const sdk = new NodeSDK({
     resource,
     spanProcessors: spanProcessor ? [spanProcessor] : [],
     instrumentations: [],
-    // Metrics and logs stay off: logs go to stdout as JSON, metrics are not wired yet.
-    metricReaders: [],
   });
   sdk.start();
   return { resource, spanProcessor: spanProcessor ?? new NoopSpanProcessor(), shutdown: () => sdk.shutdown() };

@@ -1,13 +1,38 @@
 import path from 'node:path';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { Resource } from '@opentelemetry/resources';
 import { NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry';
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  type LogLevel,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type WorkerOptions,
+} from '@temporalio/worker';
+import type { Logger } from './logger.js';
 import type { ActivityDeps } from '../activities/index.js';
 import { createActivities } from '../activities/index.js';
 import type { TemporalYaml } from './config.js';
 import { repoRoot } from './paths.js';
 import type { Telemetry } from './telemetry.js';
+
+const levels: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
+
+/**
+ * Routes the Temporal SDK's own logs (and activity context logs) into our JSON logger. Must run
+ * before the first worker or native connection of the process; the SDK allows it once.
+ */
+export function installTemporalRuntime(logger: Logger, level = 'warn'): void {
+  const sdkLogger = logger.child({ component: 'temporal-sdk' });
+  Runtime.install({
+    logger: new DefaultLogger(levels[level] ?? 'WARN', ({ level: l, message, meta }) => {
+      const method = l === 'TRACE' ? 'trace' : l === 'DEBUG' ? 'debug' : l === 'INFO' ? 'info' : l === 'WARN' ? 'warn' : 'error';
+      sdkLogger[method](meta ?? {}, message);
+    }),
+  });
+}
 
 export const workflowsPath = path.join(repoRoot, 'workflows', 'index.ts');
 export const workflowInterceptorsPath = path.join(repoRoot, 'workflows', 'interceptors.ts');
@@ -45,7 +70,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<{ worker:
     sinks: {
       exporter: makeWorkflowExporter(
         opts.telemetry?.spanProcessor ?? new NoopSpanProcessor(),
-        opts.telemetry?.resource ?? resourceFromAttributes({}),
+        opts.telemetry?.resource ?? Resource.empty(),
       ),
     },
   };

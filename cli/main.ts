@@ -1,0 +1,24 @@
+import { Command } from 'commander';
+import { ConfigError } from '../platform/config.js';
+import { ToolError } from '../platform/tools.js';
+import { apiCommand } from './api.js';
+import { devCommand } from './dev.js';
+import { migrateCommand } from './migrate.js';
+import { workerCommand } from './worker.js';
+
+const program = new Command('fleetbrain')
+  .description('Fleetbrain: policy-driven AI control plane for broadband CPE fleets')
+  .showHelpAfterError();
+
+devCommand(program);
+apiCommand(program);
+workerCommand(program);
+migrateCommand(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  // Expected failures are one line; anything else keeps its stack for a bug report.
+  if (err instanceof ConfigError) process.stderr.write(`fleetbrain: configuration error: ${err.message}\n`);
+  else if (err instanceof ToolError) process.stderr.write(`fleetbrain: missing tool: ${err.message}\n`);
+  else process.stderr.write(`fleetbrain: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
