@@ -1,2 +1,3 @@
 // One file per area; this index is what the client and drizzle-kit see.
 export * from './health.js';
+export * from './executor.js';
