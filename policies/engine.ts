@@ -1,0 +1,259 @@
+import { performance } from 'node:perf_hooks';
+import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm';
+import {
+  bundleHashOf,
+  compileWasm,
+  defaultPolicyDir,
+  ENTRYPOINT,
+  PolicyLoadError,
+  type PolicySources,
+  policyHashOf,
+  readPolicySources,
+} from './bundle.js';
+import { canonicalJson, sha256Hex } from './canonical-json.js';
+import { policyDataHash } from './policy-data.js';
+import { type PolicyData, PolicyDecision, PolicyInput } from './schema.js';
+
+/** A decision with what it was decided on; this is what gets stored. */
+export interface EvaluatedDecision {
+  decision: PolicyDecision;
+  engine: 'wasm' | 'server';
+  inputHash: string;
+  bundleHash: string;
+  policyHash: string;
+  dataHash: string;
+  latencyMs: number;
+}
+
+export interface PolicyEngine {
+  readonly engine: 'wasm' | 'server';
+  readonly policyHash: string;
+  readonly dataHash: string;
+  readonly bundleHash: string;
+  /** Never throws: an input that fails the schema, an evaluation error or an undefined result denies. */
+  decide(input: unknown): Promise<EvaluatedDecision>;
+  /** The raw value of data.fleetbrain.decision (undefined when undefined); throws on engine errors. */
+  evaluate(input: unknown): Promise<unknown>;
+  /** Replace the policy data document (catalogue, windows, caps); the bundle hash follows. */
+  setData(data: PolicyData): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface LoadOptions {
+  data: PolicyData;
+  policyDir?: string;
+  /** Evaluate against this OPA server instead of in-process wasm. Defaults to env OPA_URL. */
+  opaUrl?: string;
+  /** Server mode: push the modules and data to the server (default), or use what it already has. */
+  uploadPolicy?: boolean;
+  /** Server mode: per-request timeout. */
+  timeoutMs?: number;
+}
+
+/** The fail-closed decision: denies, highest risk, no constraints. */
+export function failClosed(code: string, message: string, path?: string): PolicyDecision {
+  return {
+    allow: false,
+    deny: [path ? { code, message, path } : { code, message }],
+    risk_class: 'critical',
+    require_approvals: 2,
+    constraints: {},
+    risk_factors: [],
+  };
+}
+
+/**
+ * Loads the policy engine: in-process wasm by default, an OPA server when `opaUrl` / OPA_URL is set.
+ * Throws PolicyLoadError (naming the file and OPA's message) if the bundle is missing or broken, so
+ * the worker and API refuse to start.
+ */
+export async function loadPolicyEngine(opts: LoadOptions): Promise<PolicyEngine> {
+  const sources = await readPolicySources(opts.policyDir ?? defaultPolicyDir);
+  const url = opts.opaUrl ?? process.env.OPA_URL;
+  const engine = url ? new ServerEngine(url, sources, opts) : new WasmEngine(sources);
+  await engine.load(opts.data);
+  return engine;
+}
+
+abstract class BaseEngine implements PolicyEngine {
+  abstract readonly engine: 'wasm' | 'server';
+  policyHash: string;
+  dataHash = '';
+  bundleHash = '';
+
+  constructor(protected readonly sources: PolicySources) {
+    this.policyHash = sources.hash;
+  }
+
+  abstract load(data: PolicyData): Promise<void>;
+  abstract evaluateJson(inputJson: string): Promise<unknown>;
+  abstract setData(data: PolicyData): Promise<void>;
+  abstract close(): Promise<void>;
+
+  protected dataLoaded(data: PolicyData): void {
+    this.dataHash = policyDataHash(data);
+    this.bundleHash = bundleHashOf(this.policyHash, this.dataHash);
+  }
+
+  evaluate(input: unknown): Promise<unknown> {
+    return this.evaluateJson(JSON.stringify(input));
+  }
+
+  async decide(input: unknown): Promise<EvaluatedDecision> {
+    const started = performance.now();
+    // Canonical text is both what is hashed and what is evaluated: the hash names exactly that input.
+    const json = canonicalJson(input);
+    const stamp = (decision: PolicyDecision): EvaluatedDecision => ({
+      decision,
+      engine: this.engine,
+      inputHash: sha256Hex(json),
+      bundleHash: this.bundleHash,
+      policyHash: this.policyHash,
+      dataHash: this.dataHash,
+      latencyMs: performance.now() - started,
+    });
+    const parsed = PolicyInput.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue?.path.join('.') || '(root)';
+      return stamp(
+        failClosed('input_invalid', `policy input ${where}: ${issue?.message ?? 'invalid'}`, where),
+      );
+    }
+    let raw: unknown;
+    try {
+      raw = await this.evaluateJson(json);
+    } catch (err) {
+      return stamp(failClosed('policy_error', `policy evaluation failed: ${errorText(err)}`));
+    }
+    if (raw === undefined) return stamp(failClosed('policy_undefined', 'the policy returned no decision'));
+    const decision = PolicyDecision.safeParse(raw);
+    if (!decision.success) {
+      return stamp(
+        failClosed(
+          'policy_result_invalid',
+          `the policy's decision has the wrong shape: ${decision.error.message}`,
+        ),
+      );
+    }
+    return stamp(decision.data);
+  }
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return typeof err === 'string' ? err : JSON.stringify(err);
+}
+
+class WasmEngine extends BaseEngine {
+  readonly engine = 'wasm' as const;
+  private policy: LoadedPolicy | undefined;
+  private readonly encoder = new TextEncoder();
+
+  async load(data: PolicyData): Promise<void> {
+    const { wasm, file } = await compileWasm(this.sources);
+    try {
+      this.policy = await loadPolicy(wasm);
+    } catch (err) {
+      throw new PolicyLoadError(`policy bundle ${file}: wasm does not load: ${errorText(err)}`);
+    }
+    if (!this.policy.entrypoints || !(ENTRYPOINT in this.policy.entrypoints)) {
+      throw new PolicyLoadError(`policy bundle ${file}: entry point ${ENTRYPOINT} missing`);
+    }
+    await this.setData(data);
+  }
+
+  async setData(data: PolicyData): Promise<void> {
+    if (!this.policy) throw new Error('policy engine not loaded');
+    this.policy.setData({ policy_data: data });
+    this.dataLoaded(data);
+  }
+
+  async evaluateJson(inputJson: string): Promise<unknown> {
+    if (!this.policy) throw new Error('policy engine not loaded');
+    // ArrayBuffer input skips the SDK's own JSON.stringify.
+    const bytes = this.encoder.encode(inputJson);
+    const rs = this.policy.evaluate(bytes.buffer, ENTRYPOINT) as Array<{ result: unknown }> | null;
+    if (!rs) throw new Error('wasm evaluation returned no result set');
+    return rs[0]?.result;
+  }
+
+  async close(): Promise<void> {
+    this.policy = undefined;
+  }
+}
+
+class ServerEngine extends BaseEngine {
+  readonly engine = 'server' as const;
+  private readonly base: string;
+  private readonly timeoutMs: number;
+
+  constructor(
+    url: string,
+    sources: PolicySources,
+    private readonly opts: LoadOptions,
+  ) {
+    super(sources);
+    this.base = url.replace(/\/+$/, '');
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+  }
+
+  private async request(method: string, route: string, body?: string, type = 'application/json') {
+    const res = await fetch(`${this.base}${route}`, {
+      method,
+      body,
+      headers: body === undefined ? {} : { 'content-type': type },
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    const text = await res.text();
+    return { status: res.status, text };
+  }
+
+  async load(data: PolicyData): Promise<void> {
+    if (this.opts.uploadPolicy !== false) {
+      for (const m of this.sources.modules) {
+        let res: { status: number; text: string };
+        try {
+          res = await this.request('PUT', `/v1/policies/${encodeURIComponent(m.name)}`, m.text, 'text/plain');
+        } catch (err) {
+          throw new PolicyLoadError(`OPA server ${this.base}: unreachable: ${errorText(err)}`);
+        }
+        if (res.status !== 200)
+          throw new PolicyLoadError(`policy module ${m.file}: OPA server rejected it: ${res.text}`);
+      }
+    } else {
+      // Hash what the server actually runs, so stored decisions name its policy, not ours.
+      const res = await this.request('GET', '/v1/policies');
+      const list = JSON.parse(res.text) as { result?: Array<{ id: string; raw: string }> };
+      this.policyHash = policyHashOf(
+        (list.result ?? [])
+          .map((p) => ({ name: p.id, text: p.raw }))
+          .sort((a, b) => (a.name < b.name ? -1 : 1)),
+      );
+    }
+    await this.setData(data);
+    // A server without the entry point answers "undefined": refuse to start rather than deny everything.
+    const probe = await this.request('POST', `/v1/data/${ENTRYPOINT}`, '{"input":{}}');
+    if (probe.status !== 200 || !('result' in (JSON.parse(probe.text) as object))) {
+      throw new PolicyLoadError(
+        `OPA server ${this.base}: data.${ENTRYPOINT.replace('/', '.')} is not defined: ${probe.text}`,
+      );
+    }
+  }
+
+  async setData(data: PolicyData): Promise<void> {
+    const res = await this.request('PUT', '/v1/data/policy_data', JSON.stringify(data));
+    if (res.status !== 204 && res.status !== 200) {
+      throw new PolicyLoadError(`OPA server ${this.base}: policy data rejected: ${res.text}`);
+    }
+    this.dataLoaded(data);
+  }
+
+  async evaluateJson(inputJson: string): Promise<unknown> {
+    const res = await this.request('POST', `/v1/data/${ENTRYPOINT}`, `{"input":${inputJson}}`);
+    if (res.status !== 200) throw new Error(`OPA server answered ${res.status}: ${res.text}`);
+    return (JSON.parse(res.text) as { result?: unknown }).result;
+  }
+
+  async close(): Promise<void> {}
+}

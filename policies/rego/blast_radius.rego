@@ -1,0 +1,28 @@
+# Blast-radius caps by risk class: cohort size, share of the fleet, share of any topology element.
+package fleetbrain
+
+deny contains {"code": "cohort_too_large", "message": msg} if {
+	input.cohort.size > caps.max_cohort_size
+	msg := sprintf(
+		"cohort of %d devices exceeds %d for risk class %s",
+		[input.cohort.size, caps.max_cohort_size, risk_class],
+	)
+}
+
+deny contains {"code": "fleet_share_too_large", "message": msg} if {
+	fleet_share > caps.max_fleet_share
+	msg := sprintf(
+		"cohort is %d%% of the fleet, above %d%% for risk class %s",
+		[round(fleet_share * 100), round(caps.max_fleet_share * 100), risk_class],
+	)
+}
+
+deny contains {"code": "topology_share_too_large", "message": msg} if {
+	some t in input.cohort.topology
+	t.total > 0
+	t.count / t.total > caps.max_topology_share
+	msg := sprintf(
+		"cohort covers %d of %d devices on %s %s, above %d%% for risk class %s",
+		[t.count, t.total, t.kind, t.id, round(caps.max_topology_share * 100), risk_class],
+	)
+}
