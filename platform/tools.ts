@@ -134,7 +134,23 @@ export function postgresBinDir(): string {
   return after;
 }
 
+/** The mosquitto MQTT broker (MQTT 5 and 3.1.1). Env MOSQUITTO_BIN, PATH, /usr/sbin, Debian's package. */
+export function mosquittoBin(): string {
+  const fromEnv = process.env.MOSQUITTO_BIN;
+  if (fromEnv) {
+    if (!executable(fromEnv)) throw new ToolError(`MOSQUITTO_BIN=${fromEnv} is not an executable file`);
+    return fromEnv;
+  }
+  const find = () => onPath('mosquitto') ?? (executable('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : undefined);
+  const found = find();
+  if (found) return found;
+  aptInstall(['mosquitto'], 'mosquitto (MQTT broker)', 'set MOSQUITTO_BIN=/path/to/mosquitto');
+  const after = find();
+  if (!after) throw new ToolError('mosquitto was installed but no mosquitto binary was found');
+  return after;
+}
+
 /** Ensures every tool the test suite and `fleetbrain dev` need; returns their paths. */
 export function ensureTools(): Record<string, string> {
-  return { temporal: temporalCli(), opa: opaBin(), postgres: postgresBinDir() };
+  return { temporal: temporalCli(), opa: opaBin(), postgres: postgresBinDir(), mosquitto: mosquittoBin() };
 }

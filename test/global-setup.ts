@@ -4,6 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../db/migrate.js';
+import { type MqttBroker, startMosquitto } from '../platform/mqtt.js';
 import { type EmbeddedPostgres, startPostgres } from '../platform/postgres.js';
 import { freePort } from '../platform/process.js';
 import { type DevServer, startTemporalDevServer } from '../platform/temporal-server.js';
@@ -20,20 +21,30 @@ declare module 'vitest' {
     opaBin: string;
     /** Workflow bundle built once per run (webpack is slow; every worker shares it). */
     workflowBundlePath: string;
+    /** A mosquitto broker (MQTT 5 and 3.1.1) on loopback for the USP MTP tests. */
+    mqttUrl: string;
   }
 }
 
 /** One throwaway PostgreSQL and Temporal dev server for the whole run, on free loopback ports. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The broker starts in well under a second, so it runs even for the unit-test shortcut below.
+  const mqttDir = mkdtempSync(path.join(os.tmpdir(), 'fleetbrain-mqtt-'));
+  const broker: MqttBroker = await startMosquitto({ dir: mqttDir, port: await freePort() });
+  project.provide('mqttUrl', broker.url);
+  const stopBroker = async () => {
+    await broker.stop();
+    rmSync(mqttDir, { recursive: true, force: true });
+  };
   // Developer shortcut for pure unit tests; the test command always starts the services.
-  if (process.env.FB_TEST_SERVICES === 'none') return async () => {};
+  if (process.env.FB_TEST_SERVICES === 'none') return stopBroker;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fleetbrain-test-'));
   // As root, the cluster runs as `postgres`, which must be able to reach its data directory.
   chmodSync(dir, 0o755);
   let postgres: EmbeddedPostgres | undefined;
   let temporal: DevServer | undefined;
   const teardown = async () => {
-    await Promise.allSettled([temporal?.stop(), postgres?.stop()]);
+    await Promise.allSettled([temporal?.stop(), postgres?.stop(), stopBroker()]);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
