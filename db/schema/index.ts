@@ -1,3 +1,6 @@
 // One file per area; this index is what the client and drizzle-kit see.
 export * from './health.js';
 export * from './executor.js';
+export * from './identity.js';
+export * from './audit.js';
+export * from './approval.js';
