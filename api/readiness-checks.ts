@@ -15,7 +15,9 @@ export function temporalCheck(connection: Connection, timeoutMs = 1_500): Readin
   return {
     name: 'temporal',
     async check() {
-      await connection.withDeadline(Date.now() + timeoutMs, () => connection.workflowService.getSystemInfo({}));
+      await connection.withDeadline(Date.now() + timeoutMs, () =>
+        connection.workflowService.getSystemInfo({}),
+      );
     },
   };
 }

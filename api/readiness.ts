@@ -23,7 +23,12 @@ export async function runChecks(checks: ReadinessCheck[], timeoutMs = 2_000): Pr
         ]);
         return { name: c.name, ok: true, ms: Math.round(performance.now() - started) };
       } catch (err) {
-        return { name: c.name, ok: false, error: (err as Error).message, ms: Math.round(performance.now() - started) };
+        return {
+          name: c.name,
+          ok: false,
+          error: (err as Error).message,
+          ms: Math.round(performance.now() - started),
+        };
       } finally {
         clearTimeout(timer);
       }

@@ -31,7 +31,9 @@ async function main(): Promise<void> {
     console.error(`usage: npm run bench -- <name> [args]\navailable: ${names.join(', ')}`);
     process.exit(2);
   }
-  const mod = (await import(pathToFileURL(path.join(here, `${name}.bench.ts`)).href)) as { default: Benchmark };
+  const mod = (await import(pathToFileURL(path.join(here, `${name}.bench.ts`)).href)) as {
+    default: Benchmark;
+  };
   const result = await mod.default(args);
   printTable(result.table);
   for (const n of result.notes ?? []) console.log(n);

@@ -11,7 +11,11 @@ export async function startApi(config: Config, runtime: Runtime, logger: Logger)
   const server = await buildServer(
     {
       db: runtime.db,
-      temporal: { client: runtime.client, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueues.workflows },
+      temporal: {
+        client: runtime.client,
+        namespace: config.temporal.namespace,
+        taskQueue: config.temporal.taskQueues.workflows,
+      },
       readiness: [postgresCheck(runtime.db), temporalCheck(runtime.connection)],
     },
     { logger },

@@ -42,7 +42,10 @@ export function devCommand(program: Command): void {
         [pg, temporal] = await Promise.all([
           databaseUrl
             ? undefined
-            : startPostgres({ dataDir: path.join(config.dataDir, 'pg'), port: config.env.FLEETBRAIN_PG_PORT }),
+            : startPostgres({
+                dataDir: path.join(config.dataDir, 'pg'),
+                port: config.env.FLEETBRAIN_PG_PORT,
+              }),
           reuseTemporal
             ? undefined
             : startTemporalDevServer({
@@ -70,7 +73,9 @@ export function devCommand(program: Command): void {
         const lines = [
           'Fleetbrain is running:',
           `  API          ${api.url}   (OpenAPI: ${api.url}/docs, readiness: ${api.url}/readyz)`,
-          temporal?.uiUrl ? `  Temporal UI  ${temporal.uiUrl}` : `  Temporal     ${config.temporal.address} (external)`,
+          temporal?.uiUrl
+            ? `  Temporal UI  ${temporal.uiUrl}`
+            : `  Temporal     ${config.temporal.address} (external)`,
           `  PostgreSQL   ${databaseUrl}`,
           `  data         ${config.dataDir}`,
           'Press Ctrl-C to stop.',

@@ -19,6 +19,7 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   // Expected failures are one line; anything else keeps its stack for a bug report.
   if (err instanceof ConfigError) process.stderr.write(`fleetbrain: configuration error: ${err.message}\n`);
   else if (err instanceof ToolError) process.stderr.write(`fleetbrain: missing tool: ${err.message}\n`);
-  else process.stderr.write(`fleetbrain: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  else
+    process.stderr.write(`fleetbrain: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

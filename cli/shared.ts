@@ -2,7 +2,10 @@ import { ConfigError, type Config } from '../platform/config.js';
 
 export function requireDatabaseUrl(config: Config): string {
   const url = config.env.DATABASE_URL;
-  if (!url) throw new ConfigError('DATABASE_URL: required for this command (fleetbrain dev sets it for its own processes)');
+  if (!url)
+    throw new ConfigError(
+      'DATABASE_URL: required for this command (fleetbrain dev sets it for its own processes)',
+    );
   return url;
 }
 

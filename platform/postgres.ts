@@ -68,7 +68,9 @@ export async function startPostgres(opts: {
     'max_connections=200',
     '-c',
     'shared_buffers=256MB',
-    ...(opts.ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
+    ...(opts.ephemeral
+      ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
+      : []),
   ];
   const [cmd, args] = asPgUser(path.join(bin, 'postgres'), settings);
   // SIGINT is PostgreSQL's "fast shutdown": clients are disconnected, data is flushed.
@@ -78,7 +80,9 @@ export async function startPostgres(opts: {
     `PostgreSQL on port ${opts.port}`,
     async () => {
       if (service.child.exitCode !== null) {
-        throw new Error(`PostgreSQL exited during start-up: ${service.output().trim().split('\n').slice(-3).join(' | ')}`);
+        throw new Error(
+          `PostgreSQL exited during start-up: ${service.output().trim().split('\n').slice(-3).join(' | ')}`,
+        );
       }
       const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 1000 });
       try {

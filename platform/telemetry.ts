@@ -15,7 +15,10 @@ export interface Telemetry {
  * Configures the OpenTelemetry SDK for an entry point. Spans are always created (so logs carry
  * trace ids); they are exported only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
  */
-export function startTelemetry(serviceName: string, endpoint = process.env.OTEL_EXPORTER_OTLP_ENDPOINT): Telemetry {
+export function startTelemetry(
+  serviceName: string,
+  endpoint = process.env.OTEL_EXPORTER_OTLP_ENDPOINT,
+): Telemetry {
   const resource = new Resource({ [ATTR_SERVICE_NAME]: serviceName });
   const spanProcessor = endpoint ? new BatchSpanProcessor(new OTLPTraceExporter()) : undefined;
   const sdk = new NodeSDK({
@@ -24,5 +27,9 @@ export function startTelemetry(serviceName: string, endpoint = process.env.OTEL_
     instrumentations: [],
   });
   sdk.start();
-  return { resource, spanProcessor: spanProcessor ?? new NoopSpanProcessor(), shutdown: () => sdk.shutdown() };
+  return {
+    resource,
+    spanProcessor: spanProcessor ?? new NoopSpanProcessor(),
+    shutdown: () => sdk.shutdown(),
+  };
 }

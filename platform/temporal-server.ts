@@ -20,19 +20,31 @@ export async function startTemporalDevServer(opts: {
   searchAttributes?: Record<string, string>;
 }): Promise<DevServer> {
   const ip = opts.ip ?? '127.0.0.1';
-  const args = ['server', 'start-dev', '--ip', ip, '--port', String(opts.port), '--log-level', opts.logLevel ?? 'warn'];
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    ip,
+    '--port',
+    String(opts.port),
+    '--log-level',
+    opts.logLevel ?? 'warn',
+  ];
   if (opts.uiPort) args.push('--ui-port', String(opts.uiPort));
   else args.push('--headless');
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
   if (opts.namespace && opts.namespace !== 'default') args.push('--namespace', opts.namespace);
-  for (const [k, v] of Object.entries(opts.searchAttributes ?? {})) args.push('--search-attribute', `${k}=${v}`);
+  for (const [k, v] of Object.entries(opts.searchAttributes ?? {}))
+    args.push('--search-attribute', `${k}=${v}`);
   const service = startService('temporal', temporalCli(), args, { stopSignal: 'SIGTERM' });
   const address = `${ip}:${opts.port}`;
   await waitFor(
     `Temporal dev server on ${address}`,
     async () => {
       if (service.child.exitCode !== null) {
-        throw new Error(`Temporal dev server exited: ${service.output().trim().split('\n').slice(-3).join(' | ')}`);
+        throw new Error(
+          `Temporal dev server exited: ${service.output().trim().split('\n').slice(-3).join(' | ')}`,
+        );
       }
       return temporalReachable(address, 1000);
     },

@@ -39,7 +39,9 @@ function goInstall(pkg: string, what: string, envVar: string): void {
     );
   }
   mkdirSync(toolsBin, { recursive: true });
-  process.stderr.write(`fleetbrain: building ${what} with 'go install ${pkg}' (first run only, a few minutes)\n`);
+  process.stderr.write(
+    `fleetbrain: building ${what} with 'go install ${pkg}' (first run only, a few minutes)\n`,
+  );
   const res = spawnSync(go, ['install', pkg], {
     env: { ...process.env, GOBIN: toolsBin, GOFLAGS: `${process.env.GOFLAGS ?? ''} -buildvcs=false`.trim() },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -47,7 +49,9 @@ function goInstall(pkg: string, what: string, envVar: string): void {
   });
   if (res.status !== 0) {
     const tail = (res.stderr ?? '').trim().split('\n').slice(-5).join(' | ');
-    throw new ToolError(`building ${what} failed (go install ${pkg}): ${tail}; set ${envVar}=/path/to/binary`);
+    throw new ToolError(
+      `building ${what} failed (go install ${pkg}): ${tail}; set ${envVar}=/path/to/binary`,
+    );
   }
 }
 
@@ -62,7 +66,8 @@ function resolveTool(opts: { name: string; envVar: string; what: string; goPkg: 
   const found = onPath(opts.name);
   if (found) return found;
   goInstall(opts.goPkg, opts.what, opts.envVar);
-  if (!executable(cached)) throw new ToolError(`${opts.what} build reported success but ${cached} is missing`);
+  if (!executable(cached))
+    throw new ToolError(`${opts.what} build reported success but ${cached} is missing`);
   return cached;
 }
 
@@ -88,14 +93,22 @@ export function opaBin(): string {
 
 function aptInstall(pkgs: string[], what: string, hint: string): void {
   if (process.getuid?.() !== 0 || !onPath('apt-get')) {
-    throw new ToolError(`${what} not found; install it (Debian: apt-get install ${pkgs.join(' ')}) or ${hint}`);
+    throw new ToolError(
+      `${what} not found; install it (Debian: apt-get install ${pkgs.join(' ')}) or ${hint}`,
+    );
   }
   process.stderr.write(`fleetbrain: installing ${pkgs.join(' ')} with apt-get\n`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let res = spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], { env, encoding: 'utf8' });
+  let res = spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], {
+    env,
+    encoding: 'utf8',
+  });
   if (res.status !== 0) {
     spawnSync('apt-get', ['update', '-q'], { env, encoding: 'utf8' });
-    res = spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], { env, encoding: 'utf8' });
+    res = spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], {
+      env,
+      encoding: 'utf8',
+    });
   }
   if (res.status !== 0) {
     const tail = (res.stderr ?? '').trim().split('\n').slice(-3).join(' | ');
@@ -125,7 +138,8 @@ function findPgBinDir(): string | undefined {
 export function postgresBinDir(): string {
   const found = findPgBinDir();
   if (found) {
-    if (!executable(path.join(found, 'postgres'))) throw new ToolError(`PG_BIN_DIR=${found} has no postgres binary`);
+    if (!executable(path.join(found, 'postgres')))
+      throw new ToolError(`PG_BIN_DIR=${found} has no postgres binary`);
     return found;
   }
   aptInstall(['postgresql'], 'PostgreSQL', 'set PG_BIN_DIR=/path/to/postgresql/bin or DATABASE_URL');
@@ -141,7 +155,8 @@ export function mosquittoBin(): string {
     if (!executable(fromEnv)) throw new ToolError(`MOSQUITTO_BIN=${fromEnv} is not an executable file`);
     return fromEnv;
   }
-  const find = () => onPath('mosquitto') ?? (executable('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : undefined);
+  const find = () =>
+    onPath('mosquitto') ?? (executable('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : undefined);
   const found = find();
   if (found) return found;
   aptInstall(['mosquitto'], 'mosquitto (MQTT broker)', 'set MOSQUITTO_BIN=/path/to/mosquitto');

@@ -1,7 +1,10 @@
 import path from 'node:path';
 import { Resource } from '@opentelemetry/resources';
 import { NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry';
+import {
+  makeWorkflowExporter,
+  OpenTelemetryActivityInboundInterceptor,
+} from '@temporalio/interceptors-opentelemetry';
 import {
   bundleWorkflowCode,
   DefaultLogger,
@@ -18,7 +21,13 @@ import type { TemporalYaml } from './config.js';
 import { repoRoot } from './paths.js';
 import type { Telemetry } from './telemetry.js';
 
-const levels: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
+const levels: Record<string, LogLevel> = {
+  trace: 'TRACE',
+  debug: 'DEBUG',
+  info: 'INFO',
+  warn: 'WARN',
+  error: 'ERROR',
+};
 
 /**
  * Routes the Temporal SDK's own logs (and activity context logs) into our JSON logger. Must run
@@ -28,7 +37,16 @@ export function installTemporalRuntime(logger: Logger, level = 'warn'): void {
   const sdkLogger = logger.child({ component: 'temporal-sdk' });
   Runtime.install({
     logger: new DefaultLogger(levels[level] ?? 'WARN', ({ level: l, message, meta }) => {
-      const method = l === 'TRACE' ? 'trace' : l === 'DEBUG' ? 'debug' : l === 'INFO' ? 'info' : l === 'WARN' ? 'warn' : 'error';
+      const method =
+        l === 'TRACE'
+          ? 'trace'
+          : l === 'DEBUG'
+            ? 'debug'
+            : l === 'INFO'
+              ? 'info'
+              : l === 'WARN'
+                ? 'warn'
+                : 'error';
       sdkLogger[method](meta ?? {}, message);
     }),
   });
@@ -53,7 +71,9 @@ export interface CreateWorkerOptions {
   telemetry?: Telemetry;
 }
 
-export async function createWorker(opts: CreateWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
+export async function createWorker(
+  opts: CreateWorkerOptions,
+): Promise<{ worker: Worker; connection: NativeConnection }> {
   const connection = await NativeConnection.connect({ address: opts.address });
   const t = opts.tuning ?? {};
   const options: WorkerOptions = {

@@ -53,8 +53,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const bundling = bundleWorkflows().then(({ code }) => writeFileSync(bundlePath, code));
     bundling.catch(() => {}); // awaited below; avoid an unhandled rejection while services start
     [postgres, temporal] = await Promise.all([
-      startPostgres({ dataDir: path.join(dir, 'pg'), port: pgPort, database: 'fleetbrain_template', ephemeral: true }),
-      startTemporalDevServer({ port: tPort, logLevel: 'error', searchAttributes: { FleetbrainKind: 'Keyword', FleetbrainStatus: 'Keyword' } }),
+      startPostgres({
+        dataDir: path.join(dir, 'pg'),
+        port: pgPort,
+        database: 'fleetbrain_template',
+        ephemeral: true,
+      }),
+      startTemporalDevServer({
+        port: tPort,
+        logLevel: 'error',
+        searchAttributes: { FleetbrainKind: 'Keyword', FleetbrainStatus: 'Keyword' },
+      }),
     ]);
     await migrate(postgres.url);
     // A template must have no open connections when cloned; migrate() closed its own.

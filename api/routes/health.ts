@@ -6,7 +6,9 @@ const readyBody = z.object({
   ready: z.boolean(),
   /** Names of the dependencies that are not reachable, e.g. ["postgres"]. */
   failing: z.array(z.string()),
-  checks: z.array(z.object({ name: z.string(), ok: z.boolean(), error: z.string().optional(), ms: z.number() })),
+  checks: z.array(
+    z.object({ name: z.string(), ok: z.boolean(), error: z.string().optional(), ms: z.number() }),
+  ),
 });
 
 export const healthRoutes: FastifyPluginAsyncZod<{ checks: ReadinessCheck[] }> = async (app, opts) => {
