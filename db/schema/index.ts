@@ -4,3 +4,4 @@ export * from './executor.js';
 export * from './identity.js';
 export * from './audit.js';
 export * from './approval.js';
+export * from './fleet.js';

@@ -1,0 +1,165 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  boolean,
+  check,
+  customType,
+  index,
+  integer,
+  jsonb,
+  numeric,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+} from 'drizzle-orm/pg-core';
+
+/**
+ * Text compared byte-wise. Version keys and prefix ranges rely on C ordering; declaring the collation
+ * on the column keeps btree range scans correct on clusters initialised with another locale.
+ */
+export const textC = customType<{ data: string }>({
+  dataType: () => 'text COLLATE "C"',
+});
+
+/**
+ * Inventory: one row per CPE. Topology (from the operator's OSS) lives on the same row because nearly
+ * every selector mixes inventory and topology; a join over a million rows per selector would cost more
+ * than the few nullable columns.
+ */
+export const devices = pgTable(
+  'devices',
+  {
+    /** TR-069 DeviceId "OUI-ProductClass-SerialNumber", or the USP endpoint id. */
+    id: textC('id').primaryKey(),
+    oui: text('oui').notNull(),
+    manufacturer: text('manufacturer'),
+    productClass: text('product_class'),
+    modelName: text('model_name'),
+    serialNumber: text('serial_number').notNull(),
+    hardwareVersion: text('hardware_version'),
+    softwareVersion: text('software_version'),
+    /** Sortable semantic-version key of software_version (fleet/version-key.ts), computed at write time. */
+    softwareVersionKey: textC('software_version_key'),
+    protocol: text('protocol').notNull(),
+    /** "Device." (TR-181) or "InternetGatewayDevice." (TR-098). */
+    dataModelRoot: text('data_model_root').notNull().default('Device.'),
+    lastContactAt: timestamp('last_contact_at', { withTimezone: true }),
+    periodicInformIntervalS: integer('periodic_inform_interval_s'),
+    connectionRequestUrl: text('connection_request_url'),
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+    region: text('region'),
+    site: text('site'),
+    olt: text('olt'),
+    ponPort: text('pon_port'),
+    bng: text('bng'),
+    serviceTier: text('service_tier'),
+    timeZone: text('time_zone'),
+    topologyUpdatedAt: timestamp('topology_updated_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check('devices_protocol_ck', sql`${t.protocol} in ('cwmp', 'usp')`),
+    check(
+      'devices_inform_interval_ck',
+      sql`${t.periodicInformIntervalS} is null or ${t.periodicInformIntervalS} > 0`,
+    ),
+    index('devices_product_class_version_idx').on(t.productClass, t.softwareVersionKey),
+    index('devices_model_name_idx').on(t.modelName),
+    index('devices_software_version_idx').on(t.softwareVersion),
+    index('devices_software_version_key_idx').on(t.softwareVersionKey),
+    index('devices_manufacturer_idx').on(t.manufacturer),
+    index('devices_oui_idx').on(t.oui),
+    index('devices_protocol_idx').on(t.protocol),
+    index('devices_region_idx').on(t.region),
+    index('devices_site_idx').on(t.site),
+    index('devices_olt_pon_idx').on(t.olt, t.ponPort),
+    index('devices_bng_idx').on(t.bng),
+    index('devices_service_tier_idx').on(t.serviceTier),
+    index('devices_last_contact_idx').on(t.lastContactAt),
+    // "Not seen for N intervals": a loose index scan over the few distinct intervals, then a range per interval.
+    index('devices_interval_contact_idx').on(t.periodicInformIntervalS, t.lastContactAt),
+    index('devices_tags_idx').using('gin', t.tags),
+  ],
+);
+
+/** Characters of a parameter value covered by the value index. */
+export const VALUE_INDEX_CHARS = 256;
+
+/**
+ * Last known parameter values, typed per the TR-181 schema of the device's firmware. Exactly one of the
+ * typed columns is set according to `type`; `value` always keeps the wire string.
+ */
+export const deviceParameters = pgTable(
+  'device_parameters',
+  {
+    deviceId: textC('device_id')
+      .notNull()
+      .references(() => devices.id, { onDelete: 'cascade' }),
+    /** Instance path, e.g. "Device.WiFi.Radio.1.Channel". */
+    path: textC('path').notNull(),
+    /** TR-181 primitive type (string, unsignedInt, int, unsignedLong, long, boolean, dateTime, ...). */
+    type: text('type').notNull(),
+    value: textC('value').notNull(),
+    valueNum: numeric('value_num'),
+    valueBool: boolean('value_bool'),
+    valueTime: timestamp('value_time', { withTimezone: true }),
+    /** Sortable version key when the string parses as a version (fleet/version-key.ts). */
+    versionKey: textC('version_key'),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.deviceId, t.path] }),
+    // Values can be long (a btree entry is capped near 2.7 kB), so only a bounded prefix is indexed;
+    // the selector compiler compares that prefix first and the full value after (fleet/compile.ts).
+    index('device_parameters_path_value_idx').on(
+      t.path,
+      sql`left(${t.value}, ${sql.raw(String(VALUE_INDEX_CHARS))})`,
+    ),
+    index('device_parameters_path_num_idx').on(t.path, t.valueNum),
+    index('device_parameters_path_time_idx').on(t.path, t.valueTime),
+    index('device_parameters_path_version_idx').on(t.path, t.versionKey),
+  ],
+);
+
+/**
+ * Append-only log of what devices said. The real table is partitioned by range on `at` (daily
+ * partitions plus a default partition) — drizzle-kit cannot express partitioning, so the migration
+ * `device_events_partitioned` drops the plain table drizzle-kit generates and creates the partitioned
+ * parent; fleet/partitions.ts creates and drops partitions. This declaration gives typed queries only.
+ * No foreign key to devices: informs from a storm must be written without a lookup per row.
+ */
+export const deviceEvents = pgTable(
+  'device_events',
+  {
+    id: bigserial('id', { mode: 'number' }).notNull(),
+    deviceId: textC('device_id').notNull(),
+    at: timestamp('at', { withTimezone: true }).notNull(),
+    kind: text('kind').notNull(),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [
+    primaryKey({ columns: [t.at, t.id] }),
+    index('device_events_device_at_idx').on(t.deviceId, t.at),
+    index('device_events_kind_at_idx').on(t.kind, t.at),
+  ],
+);
+
+/** Single-row fleet settings (the row with id = true). */
+export const fleetSettings = pgTable(
+  'fleet_settings',
+  {
+    id: boolean('id').primaryKey().default(true),
+    /** Device-event partitions wholly older than this are dropped by fleet/partitions.ts. */
+    eventRetentionDays: integer('event_retention_days').notNull().default(90),
+    /** How many daily partitions to keep created ahead of today. */
+    eventPartitionsAhead: integer('event_partitions_ahead').notNull().default(7),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check('fleet_settings_single_row_ck', sql`${t.id}`),
+    check('fleet_settings_retention_ck', sql`${t.eventRetentionDays} >= 1`),
+    check('fleet_settings_ahead_ck', sql`${t.eventPartitionsAhead} between 1 and 60`),
+  ],
+);
