@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm';
 import {
@@ -44,8 +45,6 @@ export interface LoadOptions {
   policyDir?: string;
   /** Evaluate against this OPA server instead of in-process wasm. Defaults to env OPA_URL. */
   opaUrl?: string;
-  /** Server mode: push the modules and data to the server (default), or use what it already has. */
-  uploadPolicy?: boolean;
   /** Server mode: per-request timeout. */
   timeoutMs?: number;
 }
@@ -68,22 +67,19 @@ export function failClosed(code: string, message: string, path?: string): Policy
  * the worker and API refuse to start.
  */
 export async function loadPolicyEngine(opts: LoadOptions): Promise<PolicyEngine> {
-  const sources = await readPolicySources(opts.policyDir ?? defaultPolicyDir);
   const url = opts.opaUrl ?? process.env.OPA_URL;
-  const engine = url ? new ServerEngine(url, sources, opts) : new WasmEngine(sources);
+  const engine = url
+    ? new ServerEngine(url, opts.timeoutMs ?? 5000)
+    : new WasmEngine(await readPolicySources(opts.policyDir ?? defaultPolicyDir));
   await engine.load(opts.data);
   return engine;
 }
 
 abstract class BaseEngine implements PolicyEngine {
   abstract readonly engine: 'wasm' | 'server';
-  policyHash: string;
+  policyHash = '';
   dataHash = '';
   bundleHash = '';
-
-  constructor(protected readonly sources: PolicySources) {
-    this.policyHash = sources.hash;
-  }
 
   abstract load(data: PolicyData): Promise<void>;
   abstract evaluateJson(inputJson: string): Promise<unknown>;
@@ -150,6 +146,11 @@ class WasmEngine extends BaseEngine {
   private policy: LoadedPolicy | undefined;
   private readonly encoder = new TextEncoder();
 
+  constructor(private readonly sources: PolicySources) {
+    super();
+    this.policyHash = sources.hash;
+  }
+
   async load(data: PolicyData): Promise<void> {
     const { wasm, file } = await compileWasm(this.sources);
     try {
@@ -183,66 +184,65 @@ class WasmEngine extends BaseEngine {
   }
 }
 
+/**
+ * An OPA server that already runs the policy (started with the modules, or fed by a bundle
+ * service). The policy hash is computed from the modules the server reports, so a stored
+ * decision names what the server actually ran; the data document is pushed from our tables.
+ */
 class ServerEngine extends BaseEngine {
   readonly engine = 'server' as const;
   private readonly base: string;
-  private readonly timeoutMs: number;
 
   constructor(
     url: string,
-    sources: PolicySources,
-    private readonly opts: LoadOptions,
+    private readonly timeoutMs: number,
   ) {
-    super(sources);
+    super();
     this.base = url.replace(/\/+$/, '');
-    this.timeoutMs = opts.timeoutMs ?? 5000;
   }
 
-  private async request(method: string, route: string, body?: string, type = 'application/json') {
+  private async request(method: string, route: string, body?: string) {
     const res = await fetch(`${this.base}${route}`, {
       method,
       body,
-      headers: body === undefined ? {} : { 'content-type': type },
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
       signal: AbortSignal.timeout(this.timeoutMs),
     });
-    const text = await res.text();
-    return { status: res.status, text };
+    return { status: res.status, text: await res.text() };
   }
 
   async load(data: PolicyData): Promise<void> {
-    if (this.opts.uploadPolicy !== false) {
-      for (const m of this.sources.modules) {
-        let res: { status: number; text: string };
-        try {
-          res = await this.request('PUT', `/v1/policies/${encodeURIComponent(m.name)}`, m.text, 'text/plain');
-        } catch (err) {
-          throw new PolicyLoadError(`OPA server ${this.base}: unreachable: ${errorText(err)}`);
-        }
-        if (res.status !== 200)
-          throw new PolicyLoadError(`policy module ${m.file}: OPA server rejected it: ${res.text}`);
-      }
-    } else {
-      // Hash what the server actually runs, so stored decisions name its policy, not ours.
+    let list: { result?: Array<{ id: string; raw: string }> };
+    try {
       const res = await this.request('GET', '/v1/policies');
-      const list = JSON.parse(res.text) as { result?: Array<{ id: string; raw: string }> };
-      this.policyHash = policyHashOf(
-        (list.result ?? [])
-          .map((p) => ({ name: p.id, text: p.raw }))
-          .sort((a, b) => (a.name < b.name ? -1 : 1)),
-      );
+      list = JSON.parse(res.text) as typeof list;
+    } catch (err) {
+      throw new PolicyLoadError(`OPA server ${this.base}: cannot list policies: ${errorText(err)}`);
     }
+    const modules = (list.result ?? [])
+      .map((p) => ({ name: path.basename(p.id), text: p.raw }))
+      .filter((m) => !m.name.endsWith('_test.rego'))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.policyHash = policyHashOf(modules);
     await this.setData(data);
     // A server without the entry point answers "undefined": refuse to start rather than deny everything.
     const probe = await this.request('POST', `/v1/data/${ENTRYPOINT}`, '{"input":{}}');
     if (probe.status !== 200 || !('result' in (JSON.parse(probe.text) as object))) {
       throw new PolicyLoadError(
-        `OPA server ${this.base}: data.${ENTRYPOINT.replace('/', '.')} is not defined: ${probe.text}`,
+        `OPA server ${this.base}: data.${ENTRYPOINT.replace('/', '.')} is not defined (modules: ${
+          modules.map((m) => m.name).join(', ') || 'none'
+        }): ${probe.text.trim()}`,
       );
     }
   }
 
   async setData(data: PolicyData): Promise<void> {
-    const res = await this.request('PUT', '/v1/data/policy_data', JSON.stringify(data));
+    let res: { status: number; text: string };
+    try {
+      res = await this.request('PUT', '/v1/data/policy_data', JSON.stringify(data));
+    } catch (err) {
+      throw new PolicyLoadError(`OPA server ${this.base}: unreachable: ${errorText(err)}`);
+    }
     if (res.status !== 204 && res.status !== 200) {
       throw new PolicyLoadError(`OPA server ${this.base}: policy data rejected: ${res.text}`);
     }

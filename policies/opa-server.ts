@@ -19,14 +19,25 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Starts OPA with the given policy modules (paths); OPA refuses to start if one is broken. */
 export async function startOpaServer(
+  files: string[],
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<OpaServer> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(
     opaBin(),
-    ['run', '--server', '--addr', `127.0.0.1:${port}`, '--log-level', 'error', '--skip-version-check'],
+    [
+      'run',
+      '--server',
+      '--addr',
+      `127.0.0.1:${port}`,
+      '--log-level',
+      'error',
+      '--skip-version-check',
+      ...files,
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } },
   );
   let stderr = '';

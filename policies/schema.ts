@@ -34,33 +34,47 @@ export const RolloutPlan = z.strictObject({
   brick_rate_threshold: z.number().min(0).max(1),
 });
 
-export const Change = z.strictObject({
-  id: z.string().optional(),
-  kind: z.enum(['parameters', 'firmware']),
-  parameters: z.array(ParameterChange).optional(),
-  add_objects: z.array(z.string().min(1)).optional(),
-  delete_objects: z.array(z.string().min(1)).optional(),
-  firmware: FirmwareCampaign.optional(),
-  rollout: RolloutPlan.optional(),
-  /** Explicit intent to set credentials; honoured only for a human secrets_admin proposer. */
-  sensitive_allowed: z.boolean().optional(),
-});
+export const Change = z
+  .strictObject({
+    id: z.string().optional(),
+    kind: z.enum(['parameters', 'firmware']),
+    parameters: z.array(ParameterChange).optional(),
+    add_objects: z.array(z.string().min(1)).optional(),
+    delete_objects: z.array(z.string().min(1)).optional(),
+    firmware: FirmwareCampaign.optional(),
+    rollout: RolloutPlan.optional(),
+    /** Explicit intent to set credentials; honoured only for a human secrets_admin proposer. */
+    sensitive_allowed: z.boolean().optional(),
+  })
+  // The same shape checks the policy makes (input.rego), so both reject the same inputs.
+  .refine((c) => c.kind !== 'firmware' || c.firmware !== undefined, {
+    message: 'a firmware campaign needs change.firmware',
+    path: ['firmware'],
+  })
+  .refine(
+    (c) =>
+      c.kind !== 'parameters' ||
+      (c.parameters?.length ?? 0) + (c.add_objects?.length ?? 0) + (c.delete_objects?.length ?? 0) > 0,
+    { message: 'the change sets, adds or deletes nothing', path: ['parameters'] },
+  );
 
-export const Cohort = z.strictObject({
-  size: z.number().int().nonnegative(),
-  fleet_size: z.number().int().positive(),
-  /** Device strata (e.g. model × firmware × region) with the cohort's device count in each. */
-  strata: z.array(z.strictObject({ key: z.string(), count: z.number().int().nonnegative() })),
-  /** Topology elements (region, OLT, PON port, BNG…): cohort devices on it and all devices on it. */
-  topology: z.array(
-    z.strictObject({
-      kind: z.string(),
-      id: z.string(),
-      count: z.number().int().nonnegative(),
-      total: z.number().int().nonnegative(),
-    }),
-  ),
-});
+export const Cohort = z
+  .strictObject({
+    size: z.number().int().nonnegative(),
+    fleet_size: z.number().int().positive(),
+    /** Device strata (e.g. model × firmware × region) with the cohort's device count in each. */
+    strata: z.array(z.strictObject({ key: z.string(), count: z.number().int().nonnegative() })),
+    /** Topology elements (region, OLT, PON port, BNG…): cohort devices on it and all devices on it. */
+    topology: z.array(
+      z.strictObject({
+        kind: z.string(),
+        id: z.string(),
+        count: z.number().int().nonnegative(),
+        total: z.number().int().nonnegative(),
+      }),
+    ),
+  })
+  .refine((c) => c.size <= c.fleet_size, { message: 'cohort size exceeds fleet size', path: ['size'] });
 
 export const DeviceGroup = z.strictObject({
   vendor: z.string().optional(),
