@@ -93,8 +93,11 @@ function concretePath(schemaPath: string, next: () => number): string {
 
 function buildItems(schema: CompiledSchema, count: number, invalidShare: number, seed: number) {
   const next = rng(seed);
-  const parentDeleted = (p: string) => schema.objects[p.slice(0, p.lastIndexOf('.') + 1)]?.status === 'deleted';
-  const entries = Object.entries(schema.params).filter(([p, d]) => d.status !== 'deleted' && !parentDeleted(p));
+  const parentDeleted = (p: string) =>
+    schema.objects[p.slice(0, p.lastIndexOf('.') + 1)]?.status === 'deleted';
+  const entries = Object.entries(schema.params).filter(
+    ([p, d]) => d.status !== 'deleted' && !parentDeleted(p),
+  );
   const writable = entries.filter(([, d]) => d.access === 'readWrite');
   const readOnly = entries.filter(([, d]) => d.access === 'readOnly');
   const kinds: Kind[] = [

@@ -123,23 +123,25 @@ function formatValue(v: string): string {
   return /^[\w.:-]+$/.test(v) && v !== '' ? v : `"${v}"`;
 }
 
+function formatSegment(s: Segment): string {
+  switch (s.kind) {
+    case 'name':
+      return s.name;
+    case 'instance':
+      return String(s.n);
+    case 'placeholder':
+      return '{i}';
+    case 'alias':
+      return `[${s.alias}]`;
+    case 'wildcard':
+      return '*';
+    case 'search':
+      return `[${s.conditions.map((c) => `${c.param}${c.op}${formatValue(c.value)}`).join('&&')}]`;
+  }
+}
+
 export function formatPath(p: ParsedPath): string {
-  const parts = p.segments.map((s) => {
-    switch (s.kind) {
-      case 'name':
-        return s.name;
-      case 'instance':
-        return String(s.n);
-      case 'placeholder':
-        return '{i}';
-      case 'alias':
-        return `[${s.alias}]`;
-      case 'wildcard':
-        return '*';
-      case 'search':
-        return `[${s.conditions.map((c) => `${c.param}${c.op}${formatValue(c.value)}`).join('&&')}]`;
-    }
-  });
+  const parts = p.segments.map(formatSegment);
   return parts.join('.') + (p.object ? '.' : '');
 }
 

@@ -1,0 +1,185 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { serializeSchema } from './compiled.js';
+import type { ChangeInput, CompiledSchema, ItemResult, ValidationReport } from './types.js';
+import { type ValidateOptions, validatorFor } from './validator.js';
+
+/** What identifies a firmware's data model: (OUI or manufacturer, product class or model, software version). */
+export const DeviceKey = z.object({
+  oui: z.string().min(1),
+  productClass: z.string().min(1),
+  softwareVersion: z.string().min(1),
+});
+export type DeviceKey = z.infer<typeof DeviceKey>;
+
+export const RegistryEntry = z.object({
+  key: DeviceKey,
+  schemaId: z.string(),
+  /** how the schema was obtained */
+  origin: z.enum(['xml', 'gpn', 'gsdm', 'manual']),
+  registeredAt: z.string(),
+});
+export type RegistryEntry = z.infer<typeof RegistryEntry>;
+
+/** Persistence seam: the in-memory store below, a PostgreSQL one later. */
+export interface SchemaStore {
+  listEntries(): Promise<RegistryEntry[]>;
+  putEntry(entry: RegistryEntry): Promise<void>;
+  getSchema(schemaId: string): Promise<CompiledSchema | undefined>;
+  putSchema(schemaId: string, schema: CompiledSchema): Promise<void>;
+}
+
+export class MemorySchemaStore implements SchemaStore {
+  private readonly entries = new Map<string, RegistryEntry>();
+  private readonly schemas = new Map<string, CompiledSchema>();
+  async listEntries(): Promise<RegistryEntry[]> {
+    return [...this.entries.values()];
+  }
+  async putEntry(entry: RegistryEntry): Promise<void> {
+    this.entries.set(keyString(entry.key), entry);
+  }
+  async getSchema(schemaId: string): Promise<CompiledSchema | undefined> {
+    return this.schemas.get(schemaId);
+  }
+  async putSchema(schemaId: string, schema: CompiledSchema): Promise<void> {
+    this.schemas.set(schemaId, schema);
+  }
+}
+
+function keyString(k: DeviceKey): string {
+  return `${k.oui}\u0000${k.productClass}\u0000${k.softwareVersion}`;
+}
+
+/** Content address of a schema: identical trees share one stored schema. */
+export function schemaId(schema: CompiledSchema): string {
+  return `sha256:${createHash('sha256').update(serializeSchema(schema)).digest('hex').slice(0, 32)}`;
+}
+
+/** Compares firmware versions by numeric and textual runs ("1.10.2" > "1.9.9", "2.0b3" > "2.0b"). */
+export function compareVersions(a: string, b: string): number {
+  const ta = a.match(/\d+|[^\d.\-_]+/g) ?? [];
+  const tb = b.match(/\d+|[^\d.\-_]+/g) ?? [];
+  for (let i = 0; i < Math.max(ta.length, tb.length); i++) {
+    const x = ta[i];
+    const y = tb[i];
+    if (x === undefined) return -1;
+    if (y === undefined) return 1;
+    const nx = /^\d+$/.test(x);
+    const ny = /^\d+$/.test(y);
+    if (nx && ny) {
+      const d = Number(x) - Number(y);
+      if (d !== 0) return d;
+    } else if (x !== y) return nx ? 1 : ny ? -1 : x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+export type Resolution =
+  | { match: 'exact'; entry: RegistryEntry; schema: CompiledSchema }
+  | { match: 'fallback'; entry: RegistryEntry; schema: CompiledSchema; requested: DeviceKey }
+  | { match: 'none'; requested: DeviceKey };
+
+/**
+ * In-memory registry of (OUI, product class, software version) → compiled schema. Exact matches
+ * authorise writes; a nearest-version fallback (same OUI and product class) may be read but never
+ * authorises a write; no schema fails every write closed.
+ */
+export class SchemaRegistry {
+  private readonly entries = new Map<string, RegistryEntry>();
+  private readonly schemas = new Map<string, CompiledSchema>();
+
+  constructor(private readonly store: SchemaStore = new MemorySchemaStore()) {}
+
+  /** Loads all entries (and their schemas) from the store. */
+  async load(): Promise<void> {
+    for (const e of await this.store.listEntries()) {
+      const s = await this.store.getSchema(e.schemaId);
+      if (!s) continue;
+      this.entries.set(keyString(e.key), e);
+      this.schemas.set(e.schemaId, s);
+    }
+  }
+
+  /** Registers a complete schema. Callers pass only fully imported schemas (imports throw on error). */
+  async register(
+    key: DeviceKey,
+    schema: CompiledSchema,
+    origin: RegistryEntry['origin'] = 'xml',
+  ): Promise<RegistryEntry> {
+    const k = DeviceKey.parse(key);
+    const id = schemaId(schema);
+    const entry: RegistryEntry = { key: k, schemaId: id, origin, registeredAt: new Date().toISOString() };
+    await this.store.putSchema(id, schema);
+    await this.store.putEntry(entry);
+    this.schemas.set(id, schema);
+    this.entries.set(keyString(k), entry);
+    return entry;
+  }
+
+  list(): RegistryEntry[] {
+    return [...this.entries.values()];
+  }
+
+  resolve(key: DeviceKey): Resolution {
+    const exact = this.entries.get(keyString(key));
+    if (exact) {
+      const schema = this.schemas.get(exact.schemaId);
+      if (schema) return { match: 'exact', entry: exact, schema };
+    }
+    let best: { e: RegistryEntry; below: boolean; cmp: number } | undefined;
+    for (const e of this.entries.values()) {
+      if (e.key.oui !== key.oui || e.key.productClass !== key.productClass) continue;
+      const cmp = compareVersions(e.key.softwareVersion, key.softwareVersion);
+      const below = cmp < 0;
+      // nearest older version first (the device usually upgraded from it), else nearest newer
+      if (
+        !best ||
+        (below && !best.below) ||
+        (below === best.below && (below ? cmp > best.cmp : cmp < best.cmp))
+      ) {
+        best = { e, below, cmp };
+      }
+    }
+    if (best) {
+      const schema = this.schemas.get(best.e.schemaId);
+      if (schema) return { match: 'fallback', entry: best.e, schema, requested: key };
+    }
+    return { match: 'none', requested: key };
+  }
+
+  /** Validates write items for a device; fallback and missing schemas fail every write item. */
+  validateForDevice(key: DeviceKey, items: readonly ChangeInput[], opts?: ValidateOptions): ValidationReport {
+    const r = this.resolve(key);
+    const who = `${key.oui}/${key.productClass}/${key.softwareVersion}`;
+    if (r.match === 'none') {
+      const results: ItemResult[] = items.map((it, index) => ({
+        index,
+        path: it.path,
+        ok: false,
+        code: 'no_schema',
+        fault: null,
+        message: `no data model registered for ${who}: discover its tree (GetParameterNames / GetSupportedDM) before writing`,
+        secured: false,
+      }));
+      return { ok: items.length === 0, schemaMatch: 'none', results, invalid: results.length };
+    }
+    const base = validatorFor(r.schema).validate(items, opts);
+    if (r.match === 'exact') return { ...base, schemaMatch: 'exact', schemaId: r.entry.schemaId };
+    const from = r.entry.key.softwareVersion;
+    const results: ItemResult[] = base.results.map((res) => ({
+      ...res,
+      ok: false,
+      code: 'fallback_schema',
+      fault: null,
+      fallbackCode: res.code,
+      message: `only a fallback data model (software ${from}) is known for ${who}; it never authorises a write (against it: ${res.message})`,
+    }));
+    return {
+      ok: items.length === 0,
+      schemaMatch: 'fallback',
+      schemaId: r.entry.schemaId,
+      results,
+      invalid: results.length,
+    };
+  }
+}
