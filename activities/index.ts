@@ -1,14 +1,21 @@
+import type { Db } from '../db/client.js';
 import type { Logger } from '../platform/logger.js';
+import { createApprovalActivities } from './approval.js';
+import { createAuditActivities } from './audit.js';
 import { createProbeActivities } from './probe.js';
 
 /** Everything the activities need from the outside world, built once per worker process. */
 export interface ActivityDeps {
   logger: Logger;
   workerId: string;
+  /** PostgreSQL (drizzle); activities that need it fail with a clear error when absent. */
+  db?: Db;
 }
 
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createProbeActivities(deps),
+    ...createAuditActivities(deps),
+    ...createApprovalActivities(deps),
   };
 }

@@ -1,2 +1,3 @@
 // Every workflow the worker bundles. One use case per file.
 export { probe } from './probe.js';
+export { approvalDemo } from './approvalDemo.js';
