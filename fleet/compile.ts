@@ -1,0 +1,260 @@
+import { type SQL, sql } from 'drizzle-orm';
+import { VALUE_INDEX_CHARS } from '../db/schema/fleet.js';
+import type { ParameterCatalog } from './catalog.js';
+import { FIELDS } from './fields.js';
+import { NUMERIC_TYPES, type ParamType } from './parameters.js';
+import type {
+  EventCountCondition,
+  FieldCondition,
+  LastContactCondition,
+  Op,
+  ParamCondition,
+  Scalar,
+  Selector,
+} from './selector.js';
+import { versionKey } from './version-key.js';
+
+/**
+ * Compiles a parsed selector to a boolean SQL predicate over `devices` aliased `d`. Every operand is a
+ * bound parameter; column names come only from the constant field table and this file. Callers wrap the
+ * predicate in a read-only query (fleet/resolve.ts).
+ */
+export interface CompileContext {
+  /** "Now" for relative conditions; bound as a parameter so a resolution is reproducible. */
+  now: Date;
+  catalog?: ParameterCatalog;
+}
+
+const col = (name: string) => sql.raw(`d."${name}"`);
+
+/** The smallest string greater than every string starting with `p` (byte-wise), or null if none. */
+export function prefixUpperBound(p: string): string | null {
+  const cps = [...p];
+  while (cps.length > 0) {
+    const last = cps.pop() as string;
+    let cp = (last.codePointAt(0) ?? 0) + 1;
+    if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xe000;
+    if (cp <= 0x10ffff) return cps.join('') + String.fromCodePoint(cp);
+  }
+  return null;
+}
+
+const CMP: Record<'eq' | 'ne' | 'lt' | 'lte' | 'gt' | 'gte', string> = {
+  eq: '=',
+  ne: '<>',
+  lt: '<',
+  lte: '<=',
+  gt: '>',
+  gte: '>=',
+};
+
+function vkey(v: Scalar): string {
+  // parseSelector already rejected operands without a key.
+  return versionKey(String(v)) as string;
+}
+
+/** Comparison operators over one column expression; `cast` turns an operand into its SQL value. */
+function compare(
+  expr: SQL,
+  op: Op,
+  c: { value?: Scalar; values?: Scalar[]; from?: Scalar; to?: Scalar },
+  cast: (v: Scalar) => SQL,
+): SQL {
+  switch (op) {
+    case 'eq':
+    case 'ne':
+    case 'lt':
+    case 'lte':
+    case 'gt':
+    case 'gte':
+      return sql`${expr} ${sql.raw(CMP[op])} ${cast(c.value as Scalar)}`;
+    case 'in':
+      return sql`${expr} in (${sql.join((c.values ?? []).map(cast), sql`, `)})`;
+    case 'notIn':
+      return sql`${expr} not in (${sql.join((c.values ?? []).map(cast), sql`, `)})`;
+    case 'between':
+      return sql`${expr} between ${cast(c.from as Scalar)} and ${cast(c.to as Scalar)}`;
+    default:
+      throw new Error(`operator ${op} is not a plain comparison`);
+  }
+}
+
+const VERSION_CMP = { versionLt: '<', versionLte: '<=', versionGt: '>', versionGte: '>=' } as const;
+
+function versionCompare(keyExpr: SQL, c: { op: Op; value?: Scalar; from?: Scalar; to?: Scalar }): SQL {
+  if (c.op === 'versionBetween') {
+    return sql`${keyExpr} between ${vkey(c.from as Scalar)} and ${vkey(c.to as Scalar)}`;
+  }
+  const o = VERSION_CMP[c.op as keyof typeof VERSION_CMP];
+  return sql`${keyExpr} ${sql.raw(o)} ${vkey(c.value as Scalar)}`;
+}
+
+function prefixRange(expr: SQL, p: string): SQL {
+  const upper = prefixUpperBound(p);
+  return upper === null ? sql`${expr} >= ${p}` : sql`(${expr} >= ${p} and ${expr} < ${upper})`;
+}
+
+function fieldPredicate(c: FieldCondition): SQL {
+  const def = FIELDS[c.field];
+  const e = col(def.column);
+  if (c.op === 'exists') return c.value ? sql`${e} is not null` : sql`${e} is null`;
+  switch (def.kind) {
+    case 'tags':
+      if (c.op === 'has') return sql`${e} @> array[${String(c.value)}]::text[]`;
+      if (c.op === 'hasAll')
+        return sql`${e} @> array[${sql.join(
+          (c.values ?? []).map((v) => sql`${String(v)}`),
+          sql`, `,
+        )}]::text[]`;
+      return sql`${e} && array[${sql.join(
+        (c.values ?? []).map((v) => sql`${String(v)}`),
+        sql`, `,
+      )}]::text[]`;
+    case 'time':
+      return compare(e, c.op, c, (v) => sql`${String(v)}::timestamptz`);
+    case 'integer':
+      return compare(e, c.op, c, (v) => sql`${Number(v)}::int`);
+    default:
+      if (c.op.startsWith('version')) return versionCompare(col('software_version_key'), c);
+      // starts_with is exact under every collation; these columns use the database's default one.
+      if (c.op === 'prefix') return sql`starts_with(${e}, ${String(c.value)})`;
+      return compare(e, c.op, c, (v) => sql`${String(v)}`);
+  }
+}
+
+/** Semi-join on the last known value of one parameter path. */
+function paramPredicate(c: ParamCondition, catalog: ParameterCatalog | undefined): SQL {
+  const type = catalog?.typeOf(c.param);
+  if (type === undefined) throw new Error(`parameter ${c.param} was not validated against a catalog`);
+  const has = (cond: SQL) =>
+    sql`d."id" in (select p."device_id" from "device_parameters" p where p."path" = ${c.param} and ${cond})`;
+  if (c.op === 'exists') {
+    const any = sql`d."id" in (select p."device_id" from "device_parameters" p where p."path" = ${c.param})`;
+    return c.value ? any : sql`not (${any})`;
+  }
+  return has(paramValueCondition(c, type));
+}
+
+function paramValueCondition(c: ParamCondition, type: ParamType): SQL {
+  if (type === 'boolean') return compare(sql`p."value_bool"`, c.op, c, (v) => sql`${Boolean(v)}`);
+  if (type === 'dateTime')
+    return compare(sql`p."value_time"`, c.op, c, (v) => sql`${String(v)}::timestamptz`);
+  if (NUMERIC_TYPES.has(type)) return compare(sql`p."value_num"`, c.op, c, (v) => sql`${String(v)}::numeric`);
+  if (c.op.startsWith('version')) return versionCompare(sql`p."version_key"`, c);
+  // Text: the index covers left(value, N); compare that first (index), then the full value when needed.
+  const head = sql.raw(`left(p."value", ${VALUE_INDEX_CHARS})`);
+  const clip = (v: Scalar) => String(v).slice(0, VALUE_INDEX_CHARS);
+  const long = (v: Scalar) => String(v).length >= VALUE_INDEX_CHARS;
+  switch (c.op) {
+    case 'prefix': {
+      const p = String(c.value);
+      return p.length > VALUE_INDEX_CHARS
+        ? sql`${prefixRange(head, clip(p))} and starts_with(p."value", ${p})`
+        : prefixRange(head, p);
+    }
+    case 'eq':
+      return long(c.value as Scalar)
+        ? sql`${head} = ${clip(c.value as Scalar)} and p."value" = ${String(c.value)}`
+        : sql`${head} = ${String(c.value)}`;
+    case 'in': {
+      const vals = c.values ?? [];
+      const exact = vals.some(long)
+        ? sql` and p."value" in (${sql.join(
+            vals.map((v) => sql`${String(v)}`),
+            sql`, `,
+          )})`
+        : sql``;
+      return sql`${head} in (${sql.join(
+        vals.map((v) => sql`${clip(v)}`),
+        sql`, `,
+      )})${exact}`;
+    }
+    default:
+      return compare(sql`p."value"`, c.op, c, (v) => sql`${String(v)}`);
+  }
+}
+
+function lastContactPredicate(c: LastContactCondition, now: Date): SQL {
+  const lc = c.lastContact;
+  const nowP = sql`${now.toISOString()}::timestamptz`;
+  if ('seenWithinSeconds' in lc) {
+    return sql`d."last_contact_at" >= ${nowP} - make_interval(secs => ${lc.seenWithinSeconds})`;
+  }
+  if ('notSeenForSeconds' in lc) {
+    return sql`(d."last_contact_at" is null or d."last_contact_at" < ${nowP} - make_interval(secs => ${lc.notSeenForSeconds}))`;
+  }
+  // Each device's own interval: a loose index scan finds the few distinct intervals, then one index
+  // range per interval on (periodic_inform_interval_s, last_contact_at). A per-row expression would
+  // read the whole table.
+  const n = lc.notSeenForIntervals;
+  return sql`(d."last_contact_at" is null or d."id" in (
+    with recursive iv(s) as (
+      (select "periodic_inform_interval_s" from "devices" where "periodic_inform_interval_s" is not null
+        order by 1 limit 1)
+      union all
+      select (select "periodic_inform_interval_s" from "devices" where "periodic_inform_interval_s" > iv.s
+        order by 1 limit 1) from iv where iv.s is not null
+    )
+    select x."id" from iv cross join lateral (
+      select "id" from "devices" where "periodic_inform_interval_s" = iv.s
+        and "last_contact_at" < ${nowP} - make_interval(secs => iv.s * ${n}::float8)
+    ) x where iv.s is not null))`;
+}
+
+function eventPredicate(c: EventCountCondition, now: Date): SQL {
+  const e = c.events;
+  const nowP = sql`${now.toISOString()}::timestamptz`;
+  const extra: SQL[] = [];
+  if (e.eventCode !== undefined) extra.push(sql`e."payload"->'eventCodes' ? ${e.eventCode}`);
+  if (e.failed !== undefined) {
+    extra.push(
+      e.failed ? sql`(e."payload"->>'faultCode')::int <> 0` : sql`(e."payload"->>'faultCode')::int = 0`,
+    );
+  }
+  const where = sql.join(
+    [
+      sql`e."kind" = ${e.kind}`,
+      sql`e."at" > ${nowP} - make_interval(secs => ${e.withinSeconds})`,
+      sql`e."at" <= ${nowP}`,
+      ...extra,
+    ],
+    sql` and `,
+  );
+  const o = CMP[e.op];
+  const zeroMatches = {
+    eq: 0 === e.count,
+    ne: 0 !== e.count,
+    lt: 0 < e.count,
+    lte: true,
+    gt: false,
+    gte: e.count === 0,
+  }[e.op];
+  // Devices without events never appear in the grouped subquery: when a count of 0 satisfies the
+  // condition, select the complement of the devices whose count does not.
+  if (zeroMatches) {
+    return sql`d."id" not in (select e."device_id" from "device_events" e where ${where}
+      group by e."device_id" having not (count(*) ${sql.raw(o)} ${e.count}))`;
+  }
+  return sql`d."id" in (select e."device_id" from "device_events" e where ${where}
+    group by e."device_id" having count(*) ${sql.raw(o)} ${e.count})`;
+}
+
+export function compileWhere(s: Selector, ctx: CompileContext): SQL {
+  if ('all' in s) return sql`true`;
+  if ('and' in s)
+    return sql`(${sql.join(
+      s.and.map((x) => compileWhere(x, ctx)),
+      sql` and `,
+    )})`;
+  if ('or' in s)
+    return sql`(${sql.join(
+      s.or.map((x) => compileWhere(x, ctx)),
+      sql` or `,
+    )})`;
+  // NULL-safe negation: a device whose field is NULL does not match "eq" and so matches its "not".
+  if ('not' in s) return sql`not coalesce(${compileWhere(s.not, ctx)}, false)`;
+  if ('field' in s) return fieldPredicate(s);
+  if ('param' in s) return paramPredicate(s, ctx.catalog);
+  if ('lastContact' in s) return lastContactPredicate(s, ctx.now);
+  return eventPredicate(s, ctx.now);
+}

@@ -1,0 +1,157 @@
+import { createHash } from 'node:crypto';
+import { type SQL, sql } from 'drizzle-orm';
+import type { ParameterCatalog } from './catalog.js';
+import { compileWhere } from './compile.js';
+import type { DbOrTx } from './db.js';
+import { FIELDS, type StratumField } from './fields.js';
+import type { Selector } from './selector.js';
+
+/**
+ * Runs compiled selectors: always inside a READ ONLY transaction with a statement timeout, so no
+ * selector, however written, can change data or hold the database for long.
+ */
+export interface ReadOptions {
+  /** "Now" for relative conditions (last contact, event windows). Default: the current time. */
+  now?: Date;
+  catalog?: ParameterCatalog;
+  /** Per-statement limit; default 10 s. */
+  statementTimeoutMs?: number;
+}
+
+export class RowCapExceeded extends Error {
+  constructor(readonly cap: number) {
+    super(`selector matches more than ${cap} devices; narrow it or raise the row cap`);
+    this.name = 'RowCapExceeded';
+  }
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** Runs `fn` in a read-only transaction with a statement timeout; refuses to run nested in a writer. */
+export async function readOnly<T>(db: DbOrTx, timeoutMs: number, fn: (tx: DbOrTx) => Promise<T>): Promise<T> {
+  return db.transaction(
+    async (tx) => {
+      const ro = await tx.execute<{ ro: string }>(
+        sql`select set_config('statement_timeout', ${String(Math.max(1, Math.floor(timeoutMs)))}, true),
+                   current_setting('transaction_read_only') as ro`,
+      );
+      if (ro.rows[0]?.ro !== 'on') throw new Error('selector queries must run in a read-only transaction');
+      return fn(tx);
+    },
+    { accessMode: 'read only' },
+  );
+}
+
+function where(selector: Selector, opts: ReadOptions): SQL {
+  return compileWhere(selector, { now: opts.now ?? new Date(), catalog: opts.catalog });
+}
+
+/** The SQL text and parameters a selector compiles to (for tests and `--explain`). */
+export function selectorQuery(selector: Selector, opts: ReadOptions = {}): SQL {
+  return sql`select d."id" from "devices" d where ${where(selector, opts)} order by d."id"`;
+}
+
+/** sha-256 (hex) over the device ids sorted byte-wise and joined by "\n": what approvals bind to. */
+export function deviceSetHash(ids: readonly string[]): string {
+  const sorted = [...ids].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return createHash('sha256').update(sorted.join('\n'), 'utf8').digest('hex');
+}
+
+export async function countDevices(db: DbOrTx, selector: Selector, opts: ReadOptions = {}): Promise<number> {
+  return readOnly(db, opts.statementTimeoutMs ?? DEFAULT_TIMEOUT_MS, async (tx) => {
+    const r = await tx.execute<{ n: string }>(
+      sql`select count(*) as n from "devices" d where ${where(selector, opts)}`,
+    );
+    return Number(r.rows[0]?.n ?? 0);
+  });
+}
+
+export interface Preview {
+  count: number;
+  /** The first device ids in id order. */
+  sample: string[];
+}
+
+/** Count and a sample: the cheap answer for "how many and which, roughly". */
+export async function previewSelector(
+  db: DbOrTx,
+  selector: Selector,
+  opts: ReadOptions & { sampleSize?: number } = {},
+): Promise<Preview> {
+  const w = where(selector, opts);
+  return readOnly(db, opts.statementTimeoutMs ?? DEFAULT_TIMEOUT_MS, async (tx) => {
+    const c = await tx.execute<{ n: string }>(sql`select count(*) as n from "devices" d where ${w}`);
+    const s = await tx.execute<{ id: string }>(
+      sql`select d."id" from "devices" d where ${w} order by d."id" limit ${opts.sampleSize ?? 10}`,
+    );
+    return { count: Number(c.rows[0]?.n ?? 0), sample: s.rows.map((r) => r.id) };
+  });
+}
+
+export interface DeviceSet {
+  count: number;
+  /** deviceSetHash of the matching ids, computed in the database (no ids leave it). */
+  hash: string;
+}
+
+/** Resolves a selector to its device-set hash without transferring the ids. */
+export async function resolveDeviceSet(
+  db: DbOrTx,
+  selector: Selector,
+  opts: ReadOptions = {},
+): Promise<DeviceSet> {
+  return readOnly(db, opts.statementTimeoutMs ?? DEFAULT_TIMEOUT_MS, async (tx) => {
+    const r = await tx.execute<{ n: string; h: string }>(sql`
+      select count(*) as n,
+             encode(sha256(convert_to(coalesce(string_agg(d."id", E'\n' order by d."id"), ''), 'UTF8')), 'hex') as h
+      from "devices" d where ${where(selector, opts)}`);
+    return { count: Number(r.rows[0]?.n ?? 0), hash: r.rows[0]?.h ?? '' };
+  });
+}
+
+/**
+ * All matching ids in id order with their hash. Fails (never truncates) past `rowCap`: a cohort that is
+ * silently cut would bind an approval to the wrong devices.
+ */
+export async function listDeviceIds(
+  db: DbOrTx,
+  selector: Selector,
+  opts: ReadOptions & { rowCap?: number } = {},
+): Promise<{ ids: string[]; hash: string }> {
+  const cap = opts.rowCap ?? 100_000;
+  const ids = await readOnly(db, opts.statementTimeoutMs ?? DEFAULT_TIMEOUT_MS, async (tx) => {
+    const r = await tx.execute<{ id: string }>(sql`${selectorQuery(selector, opts)} limit ${cap + 1}`);
+    return r.rows.map((x) => x.id);
+  });
+  if (ids.length > cap) throw new RowCapExceeded(cap);
+  return { ids, hash: deviceSetHash(ids) };
+}
+
+export interface StratumCount {
+  stratum: Record<string, string | null>;
+  count: number;
+}
+
+/** Per-stratum counts (e.g. by productClass and softwareVersion), largest first, at most `limit` rows. */
+export async function countByStrata(
+  db: DbOrTx,
+  selector: Selector,
+  fields: readonly StratumField[],
+  opts: ReadOptions & { limit?: number } = {},
+): Promise<StratumCount[]> {
+  if (fields.length === 0) return [];
+  const cols = fields.map((f) => sql.raw(`d."${FIELDS[f].column}"`));
+  return readOnly(db, opts.statementTimeoutMs ?? DEFAULT_TIMEOUT_MS, async (tx) => {
+    const r = await tx.execute<Record<string, string | null>>(sql`
+      select ${sql.join(
+        cols.map((c, i) => sql`${c} as ${sql.raw(`s${i}`)}`),
+        sql`, `,
+      )}, count(*) as n
+      from "devices" d where ${where(selector, opts)}
+      group by ${sql.join(cols, sql`, `)} order by n desc, ${sql.join(cols, sql`, `)} limit ${opts.limit ?? 100}`);
+    return r.rows.map((row) => ({
+      stratum: Object.fromEntries(fields.map((f, i) => [f, row[`s${i}`] ?? null])),
+      count: Number(row.n),
+    }));
+  });
+}
