@@ -401,7 +401,7 @@ export class SimDevice {
   install(
     bytes: Buffer | null,
     expected: { checksum?: string; sha256?: string },
-    fetchFault = FAULT.downloadFailure,
+    fetchFault: number = FAULT.downloadFailure,
   ): { faultCode: number; faultString: string; reboot: boolean; version?: string } {
     if (!bytes) return { faultCode: fetchFault, faultString: 'Download failure', reboot: false };
     const img = parseImage(bytes);

@@ -68,23 +68,28 @@ export const executorLeases = pgTable(
  * UDP address, credentials (AES-256-GCM encrypted at rest, `v1:<iv>:<tag>:<ciphertext>` base64url),
  * and the last ParameterKey the device reported. Inventory facts live in the fleet tables.
  */
-export const executorEndpoints = pgTable('executor_endpoints', {
-  deviceId: text('device_id').primaryKey(),
-  protocol: text('protocol').notNull().default('cwmp'),
-  /** CPE → ACS credentials (digest / basic over TLS). */
-  username: text('username'),
-  passwordEnc: text('password_enc'),
-  /** ACS → CPE connection-request credentials. */
-  crUsername: text('cr_username'),
-  crPasswordEnc: text('cr_password_enc'),
-  connectionRequestUrl: text('connection_request_url'),
-  udpConnectionRequestAddress: text('udp_connection_request_address'),
-  /** CWMP version the device negotiated, e.g. `1-4`. */
-  cwmpVersion: text('cwmp_version'),
-  parameterKey: text('parameter_key'),
-  periodicInformInterval: integer('periodic_inform_interval'),
-  lastInformAt: timestamp('last_inform_at', { withTimezone: true }),
-  lastConnectionRequestAt: timestamp('last_connection_request_at', { withTimezone: true }),
-  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
-});
+export const executorEndpoints = pgTable(
+  'executor_endpoints',
+  {
+    deviceId: text('device_id').primaryKey(),
+    protocol: text('protocol').notNull().default('cwmp'),
+    /** CPE → ACS credentials (digest / basic over TLS). */
+    username: text('username'),
+    passwordEnc: text('password_enc'),
+    /** ACS → CPE connection-request credentials. */
+    crUsername: text('cr_username'),
+    crPasswordEnc: text('cr_password_enc'),
+    connectionRequestUrl: text('connection_request_url'),
+    udpConnectionRequestAddress: text('udp_connection_request_address'),
+    /** CWMP version the device negotiated, e.g. `1-4`. */
+    cwmpVersion: text('cwmp_version'),
+    parameterKey: text('parameter_key'),
+    periodicInformInterval: integer('periodic_inform_interval'),
+    lastInformAt: timestamp('last_inform_at', { withTimezone: true }),
+    lastConnectionRequestAt: timestamp('last_connection_request_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  // CPEs authenticate with a username; the ACS finds the device (and its password) from it.
+  (t) => [index('executor_endpoints_username_idx').on(t.username)],
+);
