@@ -467,11 +467,16 @@ class Importer {
     }
     const rootObj = [...state.objects.keys()][0] ?? '';
     const spec = this.root.root.attrs.spec;
+    // Flavour: explicit option, else the entry's spec/name, else the imported files' names; TR-098 is CWMP-only.
+    const names = [`${spec ?? ''} ${this.root.name}`, ...[...this.files.values()].map((f) => f.name)];
+    const guess = (re: RegExp) => names.findIndex((n) => re.test(n));
+    const u = guess(/usp/i);
+    const c = guess(/cwmp/i);
     const flavour =
       this.opts.protocol ??
-      (/usp/i.test(`${spec ?? ''} ${this.root.name}`)
+      (u >= 0 && (c < 0 || u < c)
         ? 'usp'
-        : /cwmp/i.test(`${spec ?? ''} ${this.root.name}`)
+        : c >= 0 || rootObj.startsWith('InternetGatewayDevice.')
           ? 'cwmp'
           : state.commands.size > 0
             ? 'usp'

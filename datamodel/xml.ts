@@ -64,6 +64,23 @@ function convert(nodes: OrderedNode[]): XmlElement[] {
 export function parseXml(text: string, file: string): XmlElement {
   const check = XMLValidator.validate(text, { allowBooleanAttributes: true });
   if (check !== true) {
+    // The validator reports a truncated document as "Invalid '[...open tags...]' found" at line 1;
+    // say instead where the file ended and which closing tag was expected.
+    const open = /^Invalid '(\[[\s\S]*\])' found/.exec(check.err.msg);
+    if (check.err.code === 'InvalidXml' && open) {
+      let tags: string[] = [];
+      try {
+        tags = JSON.parse(open[1] as string) as string[];
+      } catch {
+        tags = [];
+      }
+      const last = tags[tags.length - 1] ?? 'root element';
+      throw new DataModelImportError(
+        file,
+        text.split('\n').length,
+        `malformed XML: unexpected end of file, expected </${last}> to close ${tags.map((t) => `<${t}>`).join(' > ')}`,
+      );
+    }
     throw new DataModelImportError(
       file,
       check.err.line,
