@@ -7,7 +7,8 @@
  * degraded/reverted rates are under their thresholds in every stratum, P(the gate ever says
  * abort, at any number of looks) ≤ α (the hard ceiling aside). α is split by a union bound:
  *   10 % to the control groups' upper bounds (α/10/S each),
- *   70 % to the brick tests (S strata + 1 pooled test, equal shares),
+ *   70 % to the brick tests: `pooledShare` of it to the pooled test, the rest in equal shares to
+ *   the S strata (without the pooled test, all of it to the strata),
  *   10 % to the degraded tests, 10 % to the reverted tests (α/10/S each).
  * Assumptions: devices fail independently given their stratum; background silence hits treated
  * and control devices of a stratum alike (the control is concurrent and from the same stratum);
@@ -20,6 +21,7 @@ import {
   ABOVE,
   BELOW,
   type Mixture,
+  POOLED_ABOVE,
   combinedRate,
   lowerBound,
   shownAbove,
@@ -58,11 +60,15 @@ export interface GateParams {
   revertedThreshold: number;
   hardCeilingBricked: number;
   abortScope: 'failing-strata' | 'all';
-  /** Level of the promote decision per stratum; defaults to α. */
+  /** Level of the promote decision (false-promote rate, split over strata); defaults to α. */
   promoteAlpha?: number;
   /** Run the pooled all-strata brick test too (default true). */
   pooledTest?: boolean;
+  /** Share of the brick-test α given to the pooled test (default 0.5): it is what catches a whole-image defect. */
+  pooledShare?: number;
   above?: Mixture;
+  /** Alternatives of the pooled test (default POOLED_ABOVE). */
+  pooledAbove?: Mixture;
   below?: Mixture;
   /** Add confidence bounds on the attributable rate to each stratum's report (costs a few bisections). */
   reportBounds?: boolean;
@@ -105,8 +111,17 @@ const EMPTY_CONTROL: ControlCounts = { observed: 0, silent: 0 };
 
 // Control bounds change rarely (hourly windows) but are asked for at every look: memoise.
 const boundCache = new Map<string, number>();
+const mixKeys = new WeakMap<Mixture, string>();
+function mixKey(mix: Mixture): string {
+  let k = mixKeys.get(mix);
+  if (k === undefined) {
+    k = `${mix.ratios.join(',')}/${mix.weights?.join(',') ?? ''}`;
+    mixKeys.set(mix, k);
+  }
+  return k;
+}
 function cachedBound(kind: 'u' | 'l', n: number, x: number, alpha: number, mix: Mixture): number {
-  const key = `${kind}|${n}|${x}|${alpha}|${mix.ratios.join(',')}|${mix.weights?.join(',') ?? ''}`;
+  const key = `${kind}${n}|${x}|${alpha}|${mixKey(mix)}`;
   const hit = boundCache.get(key);
   if (hit !== undefined) return hit;
   const v = kind === 'u' ? upperBound(n, x, alpha, mix) : lowerBound(n, x, alpha, mix);
@@ -128,7 +143,9 @@ export function evaluateGate(
   const strata = Object.keys(treated).sort();
   const S = Math.max(strata.length, 1);
   const usePooled = params.pooledTest ?? true;
-  const aBrick = (0.7 * params.alpha) / (S + (usePooled ? 1 : 0));
+  const pooledShare = usePooled ? (params.pooledShare ?? 0.5) : 0;
+  const aBrick = (0.7 * params.alpha * (1 - pooledShare)) / S;
+  const aPooled = 0.7 * params.alpha * pooledShare;
   const aControl = (0.1 * params.alpha) / S;
   const aSide = (0.1 * params.alpha) / S;
   const aPromote = (params.promoteAlpha ?? params.alpha) / S;
@@ -209,7 +226,7 @@ export function evaluateGate(
   let haltAll = false;
   if (usePooled && pooledN > 0 && maxControlUpper < 1) {
     const q0 = combinedRate(params.theta, maxControlUpper);
-    if (shownAbove(pooledN, pooledBricks, q0, aBrick, above)) {
+    if (shownAbove(pooledN, pooledBricks, q0, aPooled, params.pooledAbove ?? POOLED_ABOVE)) {
       haltAll = true;
       reasons.push('pooled brick rate over all strata shown above θ');
     }

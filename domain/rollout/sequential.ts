@@ -21,6 +21,8 @@ export interface Mixture {
 
 /** Alternatives for "rate is above the reference" (abort side). */
 export const ABOVE: Mixture = { ratios: [1.5, 2, 3, 4.5] };
+/** Alternatives of the pooled test: a whole-image defect shows as a modest ratio over many devices. */
+export const POOLED_ABOVE: Mixture = { ratios: [1.3, 1.6, 2, 2.5] };
 /** Alternatives for "rate is below the reference" (promote side). */
 export const BELOW: Mixture = { ratios: [0.2, 0.4, 0.6] };
 
@@ -41,15 +43,19 @@ function logSumExp(xs: number[]): number {
 export function logMixtureLR(n: number, failures: number, q: number, mix: Mixture): number {
   if (!(q > 0 && q < 1)) throw new RangeError(`reference rate must be in (0, 1), got ${q}`);
   if (failures < 0 || failures > n) throw new RangeError(`failures ${failures} not in [0, ${n}]`);
-  const ws = mix.weights ?? mix.ratios.map(() => 1);
-  const wsum = ws.reduce((a, b) => a + b, 0);
+  const ratios = mix.ratios;
+  const ws = mix.weights;
+  let wsum = 0;
+  for (let j = 0; j < ratios.length; j++) wsum += ws ? (ws[j] ?? 0) : 1;
+  const succ = n - failures;
+  const base = succ * Math.log1p(-q);
   const terms: number[] = [];
-  mix.ratios.forEach((r, j) => {
-    const w = (ws[j] ?? 0) / wsum;
-    if (w <= 0 || r * q >= 1) return;
-    const succ = n - failures;
-    terms.push(Math.log(w) + failures * Math.log(r) + succ * Math.log1p(-r * q) - succ * Math.log1p(-q));
-  });
+  for (let j = 0; j < ratios.length; j++) {
+    const r = ratios[j]!;
+    const w = (ws ? (ws[j] ?? 0) : 1) / wsum;
+    if (w <= 0 || r * q >= 1) continue;
+    terms.push(Math.log(w) + failures * Math.log(r) + succ * Math.log1p(-r * q) - base);
+  }
   return logSumExp(terms);
 }
 
@@ -90,7 +96,7 @@ export function upperBound(n: number, failures: number, alpha: number, mix: Mixt
     const mid = Math.sqrt(lo * hi);
     if (shownBelow(n, failures, mid, alpha, mix)) hi = mid;
     else lo = mid;
-    if (hi / lo < 1 + 1e-6) break;
+    if (hi / lo < 1 + 1e-4) break;
   }
   return hi;
 }
@@ -105,7 +111,7 @@ export function lowerBound(n: number, failures: number, alpha: number, mix: Mixt
     const mid = Math.sqrt(lo * hi);
     if (shownAbove(n, failures, mid, alpha, mix)) lo = mid;
     else hi = mid;
-    if (hi / lo < 1 + 1e-6) break;
+    if (hi / lo < 1 + 1e-4) break;
   }
   return lo;
 }
