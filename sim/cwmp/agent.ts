@@ -244,7 +244,6 @@ export class CwmpAgent {
       if (sc) headers.cookie = (Array.isArray(sc) ? sc : [sc]).map((c) => c.split(';')[0]).join('; ');
       let ns = this.ns;
       if (ir.useVersion) ns = `urn:dslforum-org:cwmp-${ir.useVersion.replace('.', '-')}`;
-      this.sessionNs = ns;
       // Our own requests first (TransferComplete), then the empty POST.
       while (this.device.transfers.length > 0) {
         const tr = this.device.transfers[0]!;
