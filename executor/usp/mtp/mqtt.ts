@@ -26,6 +26,8 @@ export interface MqttMtpOptions {
   subscriptions: string[];
   /** The exact topic others reply to (Response Topic / `reply-to=` suffix, R-MQTT.22-24). */
   replyTopic: string;
+  /** Per-sender reply topic when one connection carries several endpoints (the simulator). */
+  replyTopicFor?: (fromEndpointId: string) => string;
   /** Defaults to the endpoint ID for 3.1.1 (R-MQTT.8) and a derived one for 5.0. */
   clientId?: string;
   username?: string;
@@ -231,8 +233,10 @@ export class MqttMtp implements Mtp {
     const client = this.client;
     if (!client) return Promise.reject(new Error(`${this.describe}: not started`));
     const v5 = this.opts.protocolVersion === 5;
-    const topic = v5 ? address : `${address}${REPLY_TO}${this.replyTopic.replace(/\//g, '%2F')}`;
     const from = opts?.from ?? this.opts.endpointId;
+    const replyTopic =
+      opts?.from && this.opts.replyTopicFor ? this.opts.replyTopicFor(opts.from) : this.replyTopic;
+    const topic = v5 ? address : `${address}${REPLY_TO}${replyTopic.replace(/\//g, '%2F')}`;
     return new Promise((resolve, reject) => {
       client.publish(
         topic,

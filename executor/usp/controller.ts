@@ -1,0 +1,540 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../../platform/logger.js';
+import { errorMsg, RESPONSE_FOR, requestMsg, requestTypeOf, responseMsg } from './codec.js';
+import {
+  attachEndpoint,
+  type ConnectContext,
+  type IgnoreReason,
+  type MessageContext,
+  sendMsg,
+} from './endpoint.js';
+import { USP_ERR, UspRequestError } from './errors.js';
+import type { EventSink } from './event-sink.js';
+import type {
+  AddResp,
+  DeleteResp,
+  GetInstancesResp,
+  GetResp,
+  GetSupportedDMResp,
+  Notify,
+  OperateResp,
+  Request,
+  RequestType,
+  Response,
+  SetReq,
+  SetResp,
+  StringMap,
+  UspMsg,
+} from './messages.js';
+import type { Mtp } from './mtp/mtp.js';
+import { eventsForNotify } from './notify-events.js';
+
+/** A Notify after it was persisted (and acknowledged when the agent asked for a NotifyResp). */
+export interface Notification {
+  endpointId: string;
+  deviceId: string;
+  msgId: string;
+  notify: Notify;
+  at: Date;
+}
+
+export interface AgentInfo {
+  endpointId: string;
+  oui: string;
+  productClass: string;
+  serialNumber: string;
+  manufacturer?: string;
+  modelName?: string;
+  hardwareVersion?: string;
+  softwareVersion?: string;
+}
+
+/** Subscriptions the controller creates on onboarding (Device.LocalAgent.Subscription.{i}.). */
+export const ONBOARDING_SUBSCRIPTIONS: Array<{
+  ID: string;
+  NotifType: string;
+  ReferenceList: string;
+  NotifRetry: string;
+}> = [
+  { ID: 'fb-boot', NotifType: 'Event', ReferenceList: 'Device.Boot!', NotifRetry: 'true' },
+  {
+    ID: 'fb-transfer',
+    NotifType: 'Event',
+    ReferenceList: 'Device.LocalAgent.TransferComplete!',
+    NotifRetry: 'true',
+  },
+  { ID: 'fb-opcomplete', NotifType: 'OperationComplete', ReferenceList: 'Device.', NotifRetry: 'true' },
+  {
+    ID: 'fb-valuechange',
+    NotifType: 'ValueChange',
+    ReferenceList: 'Device.DeviceInfo.SoftwareVersion,Device.ManagementServer.PeriodicInformInterval',
+    NotifRetry: 'false',
+  },
+];
+
+export interface UspControllerOptions {
+  endpointId: string;
+  mtps: Mtp[];
+  events: EventSink;
+  /** Records the agent in the inventory (protocol `usp`) and returns its device id. */
+  register?: (info: AgentInfo) => Promise<string>;
+  /** Inventory device id of an endpoint, when known (a device moved from CWMP keeps its id). */
+  deviceIdOf?: (endpointId: string) => string | undefined;
+  /** MQTT topic of an agent the controller has not heard from yet. */
+  agentTopic?: (endpointId: string) => string;
+  /** Agents already onboarded (their subscriptions exist), e.g. loaded from the database. */
+  onboarded?: Iterable<string>;
+  /** Run onboarding on OnBoardRequest and first contact (default true). */
+  onboarding?: boolean;
+  requestTimeoutMs?: number;
+  /** Resends of an unanswered request (same msg_id; agents answer a repeated msg_id from cache). */
+  retries?: number;
+  log?: Logger;
+}
+
+interface Pending {
+  agent: string;
+  type: RequestType;
+  msg: UspMsg;
+  resolve: (r: Response) => void;
+  reject: (e: Error) => void;
+  timer?: NodeJS.Timeout;
+  tries: number;
+  sentAt: number;
+}
+
+export class UspTimeoutError extends Error {
+  override name = 'UspTimeoutError';
+}
+
+/**
+ * The USP controller (TR-369): sends requests to agents over any MTP and correlates their responses
+ * by msg_id, persists every Notify before it answers with NotifyResp, and onboards agents by creating
+ * its subscriptions. The Executor driver (driver.ts) runs the task queue on top of it.
+ */
+export class UspController {
+  readonly endpointId: string;
+  private readonly routes = new Map<string, { mtp: Mtp; address: string }>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly listeners = new Set<(n: Notification) => void>();
+  private readonly connectListeners = new Set<(endpointId: string) => void>();
+  private readonly onboarded: Set<string>;
+  private readonly onboarding = new Map<string, Promise<void>>();
+  private readonly deviceIds = new Map<string, string>();
+  /** Notifies already persisted (agent retries after a lost NotifyResp must not be stored twice). */
+  private readonly persisted = new Map<string, number>();
+  private counter = 0;
+  readonly stats = {
+    ignored: {} as Partial<Record<IgnoreReason, number>>,
+    notifies: 0,
+    notifyDuplicates: 0,
+    persistFailures: 0,
+    requests: 0,
+    retries: 0,
+    timeouts: 0,
+  };
+
+  constructor(private readonly opts: UspControllerOptions) {
+    this.endpointId = opts.endpointId;
+    this.onboarded = new Set(opts.onboarded ?? []);
+  }
+
+  async start(): Promise<void> {
+    for (const mtp of this.opts.mtps) {
+      attachEndpoint(mtp, {
+        isOwn: (to) => to === this.endpointId,
+        onMessage: (ctx) => this.onMessage(ctx),
+        onConnectRecord: (ctx) => this.onConnectRecord(ctx),
+        onIgnored: (reason, detail) => {
+          this.stats.ignored[reason] = (this.stats.ignored[reason] ?? 0) + 1;
+          this.opts.log?.debug({ reason, detail }, 'usp record ignored');
+        },
+      });
+    }
+    await Promise.all(this.opts.mtps.map((m) => m.start()));
+  }
+
+  async stop(): Promise<void> {
+    for (const p of this.pending.values()) {
+      if (p.timer) clearTimeout(p.timer);
+      p.reject(new Error('controller stopped'));
+    }
+    this.pending.clear();
+    await Promise.all(this.opts.mtps.map((m) => m.stop()));
+  }
+
+  onNotification(listener: (n: Notification) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Called when an agent shows presence (connect record, OnBoardRequest, Boot!). */
+  onAgentConnected(listener: (endpointId: string) => void): () => void {
+    this.connectListeners.add(listener);
+    return () => this.connectListeners.delete(listener);
+  }
+
+  deviceIdFor(endpointId: string): string {
+    return this.deviceIds.get(endpointId) ?? this.opts.deviceIdOf?.(endpointId) ?? endpointId;
+  }
+
+  isOnboarded(endpointId: string): boolean {
+    return this.onboarded.has(endpointId);
+  }
+
+  knownRoute(endpointId: string): boolean {
+    return this.routes.has(endpointId);
+  }
+
+  /** Waits for the next notification matching `pred` (tests, the driver's completions). */
+  waitForNotification(pred: (n: Notification) => boolean, timeoutMs = 30_000): Promise<Notification> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new UspTimeoutError(`no matching notification within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = this.onNotification((n) => {
+        if (!pred(n)) return;
+        clearTimeout(timer);
+        off();
+        resolve(n);
+      });
+    });
+  }
+
+  // ---- routing ---------------------------------------------------------------------------------
+
+  private routeFor(agent: string): { mtp: Mtp; address: string } {
+    const known = this.routes.get(agent);
+    if (known) return known;
+    const mqtt = this.opts.mtps.find((m) => m.kind === 'mqtt');
+    if (mqtt && this.opts.agentTopic) return { mtp: mqtt, address: this.opts.agentTopic(agent) };
+    throw new UspRequestError(
+      USP_ERR.MESSAGE_FAILED,
+      `no MTP route to ${agent} (the agent has not connected yet)`,
+    );
+  }
+
+  private learnRoute(agent: string, mtp: Mtp, replyTo: string | undefined): void {
+    if (!replyTo) return;
+    const cur = this.routes.get(agent);
+    if (cur?.mtp === mtp && cur.address === replyTo) return;
+    this.routes.set(agent, { mtp, address: replyTo });
+  }
+
+  // ---- requests --------------------------------------------------------------------------------
+
+  /** Sends one request and resolves with its response body; a USP Error rejects with UspRequestError. */
+  request<K extends RequestType>(
+    agent: string,
+    type: K,
+    body: NonNullable<Request[K]>,
+    opts: { timeoutMs?: number; retries?: number } = {},
+  ): Promise<Response> {
+    this.counter += 1;
+    const msgId = `${type}-${this.counter}-${randomUUID().slice(0, 8)}`;
+    const msg = requestMsg(msgId, type, body);
+    const timeoutMs = opts.timeoutMs ?? this.opts.requestTimeoutMs ?? 30_000;
+    const retries = opts.retries ?? this.opts.retries ?? 2;
+    this.stats.requests += 1;
+    return new Promise<Response>((resolve, reject) => {
+      let route: { mtp: Mtp; address: string };
+      try {
+        route = this.routeFor(agent);
+      } catch (err) {
+        reject(err as Error);
+        return;
+      }
+      const p: Pending = { agent, type, msg, resolve, reject, tries: 0, sentAt: Date.now() };
+      this.pending.set(msgId, p);
+      const send = () => {
+        p.tries += 1;
+        const r = this.routes.get(agent) ?? route;
+        sendMsg(r.mtp, r.address, { to: agent, from: this.endpointId, msg }).catch((err: Error) => {
+          this.opts.log?.debug({ agent, err: err.message }, 'usp send failed; retried on timeout');
+        });
+        p.timer = setTimeout(() => {
+          if (!this.pending.has(msgId)) return;
+          if (p.tries <= retries) {
+            this.stats.retries += 1;
+            send();
+            return;
+          }
+          this.pending.delete(msgId);
+          this.stats.timeouts += 1;
+          reject(
+            new UspTimeoutError(`${type} to ${agent}: no response after ${p.tries} tries of ${timeoutMs} ms`),
+          );
+        }, timeoutMs);
+      };
+      send();
+    });
+  }
+
+  async get(agent: string, paths: string[]): Promise<Record<string, string>> {
+    const r = (await this.request(agent, 'get', { param_paths: paths, max_depth: 0 })).get_resp as GetResp;
+    const out: Record<string, string> = {};
+    const failures: Array<{ path: string; code: number; message: string }> = [];
+    for (const rp of r.req_path_results) {
+      if (rp.err_code) failures.push({ path: rp.requested_path, code: rp.err_code, message: rp.err_msg });
+      for (const res of rp.resolved_path_results) {
+        for (const [k, v] of Object.entries(res.result_params)) out[`${res.resolved_path}${k}`] = v;
+      }
+    }
+    if (failures.length > 0 && Object.keys(out).length === 0) {
+      throw new UspRequestError(
+        failures[0]?.code ?? USP_ERR.INVALID_PATH,
+        failures[0]?.message ?? 'Get failed',
+        failures,
+      );
+    }
+    return out;
+  }
+
+  async getDetailed(agent: string, paths: string[]): Promise<GetResp> {
+    return (await this.request(agent, 'get', { param_paths: paths })).get_resp as GetResp;
+  }
+
+  async set(agent: string, req: SetReq): Promise<SetResp> {
+    return (await this.request(agent, 'set', req)).set_resp as SetResp;
+  }
+
+  async add(
+    agent: string,
+    objs: Array<{
+      obj_path: string;
+      param_settings: Array<{ param: string; value: string; required?: boolean }>;
+    }>,
+    allowPartial = false,
+  ): Promise<AddResp> {
+    return (await this.request(agent, 'add', { allow_partial: allowPartial, create_objs: objs }))
+      .add_resp as AddResp;
+  }
+
+  async delete(agent: string, paths: string[], allowPartial = false): Promise<DeleteResp> {
+    return (await this.request(agent, 'delete', { allow_partial: allowPartial, obj_paths: paths }))
+      .delete_resp as DeleteResp;
+  }
+
+  async operate(
+    agent: string,
+    command: string,
+    commandKey: string,
+    inputArgs: StringMap = {},
+  ): Promise<OperateResp> {
+    return (
+      await this.request(agent, 'operate', {
+        command,
+        command_key: commandKey,
+        send_resp: true,
+        input_args: inputArgs,
+      })
+    ).operate_resp as OperateResp;
+  }
+
+  async getSupportedDM(
+    agent: string,
+    paths: string[],
+    opts: { firstLevelOnly?: boolean; commands?: boolean; events?: boolean; params?: boolean } = {},
+  ): Promise<GetSupportedDMResp> {
+    return (
+      await this.request(agent, 'get_supported_dm', {
+        obj_paths: paths,
+        first_level_only: opts.firstLevelOnly ?? false,
+        return_commands: opts.commands ?? true,
+        return_events: opts.events ?? true,
+        return_params: opts.params ?? true,
+      })
+    ).get_supported_dm_resp as GetSupportedDMResp;
+  }
+
+  async getInstances(agent: string, paths: string[], firstLevelOnly = false): Promise<GetInstancesResp> {
+    return (
+      await this.request(agent, 'get_instances', { obj_paths: paths, first_level_only: firstLevelOnly })
+    ).get_instances_resp as GetInstancesResp;
+  }
+
+  async getSupportedProtocol(agent: string): Promise<string[]> {
+    const r = await this.request(agent, 'get_supported_protocol', {
+      controller_supported_protocol_versions: '1.0,1.1,1.2,1.3,1.4',
+    });
+    return (r.get_supported_protocol_resp?.agent_supported_protocol_versions ?? '')
+      .split(',')
+      .filter(Boolean);
+  }
+
+  // ---- inbound ---------------------------------------------------------------------------------
+
+  private onConnectRecord(ctx: ConnectContext): void {
+    if (ctx.kind === 'disconnect') return;
+    this.learnRoute(ctx.from, ctx.mtp, ctx.replyTo);
+    for (const l of this.connectListeners) l(ctx.from);
+  }
+
+  private onMessage(ctx: MessageContext): void {
+    const { msg, from } = ctx;
+    this.learnRoute(from, ctx.mtp, ctx.replyTo);
+    if (msg.body.response || msg.body.error) {
+      const p = this.pending.get(msg.header.msg_id);
+      // R-MSG: a Response or Error nobody waits for (or from another endpoint) is ignored.
+      if (!p || p.agent !== from) {
+        this.stats.ignored.unexpected_response = (this.stats.ignored.unexpected_response ?? 0) + 1;
+        return;
+      }
+      if (p.timer) clearTimeout(p.timer);
+      this.pending.delete(msg.header.msg_id);
+      if (msg.body.error) {
+        const e = msg.body.error;
+        p.reject(
+          new UspRequestError(
+            e.err_code,
+            e.err_msg,
+            (e.param_errs ?? []).map((x) => ({ path: x.param_path, code: x.err_code, message: x.err_msg })),
+          ),
+        );
+        return;
+      }
+      const expected = RESPONSE_FOR[p.type];
+      const resp = msg.body.response as Response;
+      if (resp[expected] === undefined) {
+        p.reject(
+          new UspRequestError(
+            USP_ERR.MESSAGE_FAILED,
+            `expected ${expected}, got ${resp.resp_type ?? 'nothing'}`,
+          ),
+        );
+        return;
+      }
+      p.resolve(resp);
+      return;
+    }
+    const type = requestTypeOf(msg);
+    if (type === 'notify' && msg.body.request?.notify) {
+      void this.onNotify(ctx, msg.body.request.notify);
+      return;
+    }
+    // A controller answers nothing but Notify (TR-369: other requests target agents).
+    void ctx
+      .reply(
+        errorMsg(msg.header.msg_id, {
+          err_code: USP_ERR.MESSAGE_NOT_SUPPORTED,
+          err_msg: `${type ?? `message type ${String(msg.header.msg_type)}`} is not supported by this controller`,
+        }),
+      )
+      .catch(() => {});
+  }
+
+  private async onNotify(ctx: MessageContext, notify: Notify): Promise<void> {
+    const { from, msg } = ctx;
+    this.stats.notifies += 1;
+    const key = `${from}\u0000${msg.header.msg_id}`;
+    const deviceId = this.deviceIdFor(from);
+    const ack = () =>
+      notify.send_resp
+        ? ctx
+            .reply(responseMsg(msg.header.msg_id, 'notify_resp', { subscription_id: notify.subscription_id }))
+            .catch(() => {})
+        : undefined;
+    if (this.persisted.has(key)) {
+      this.stats.notifyDuplicates += 1;
+      await ack();
+      return;
+    }
+    try {
+      // Invariant 6: written before acknowledged. On failure no NotifyResp: the agent retries.
+      await this.opts.events.append(eventsForNotify(deviceId, from, msg.header.msg_id, notify));
+    } catch (err) {
+      this.stats.persistFailures += 1;
+      this.opts.log?.warn(
+        { err: (err as Error).message, agent: from },
+        'usp notify not persisted; not acknowledged',
+      );
+      return;
+    }
+    this.persisted.set(key, Date.now());
+    if (this.persisted.size > 200_000) this.prunePersisted();
+    await ack();
+    const n: Notification = { endpointId: from, deviceId, msgId: msg.header.msg_id, notify, at: new Date() };
+    for (const l of this.listeners) l(n);
+    const presence =
+      notify.on_board_req || (notify.event?.event_name === 'Boot!' && notify.event.obj_path === 'Device.');
+    if (presence) for (const l of this.connectListeners) l(from);
+    if (this.opts.onboarding !== false && (notify.on_board_req || !this.onboarded.has(from))) {
+      void this.onboard(from, notify.on_board_req ? true : undefined).catch((err: Error) =>
+        this.opts.log?.warn(
+          { agent: from, err: err.message },
+          'usp onboarding failed; retried on next contact',
+        ),
+      );
+    }
+  }
+
+  private prunePersisted(): void {
+    const cutoff = Date.now() - 3_600_000;
+    for (const [k, t] of this.persisted) if (t < cutoff) this.persisted.delete(k);
+    while (this.persisted.size > 150_000) this.persisted.delete(this.persisted.keys().next().value as string);
+  }
+
+  /**
+   * Onboarding: create the controller's subscriptions that are missing (Boot!, TransferComplete!,
+   * OperationComplete, ValueChange) and record the device in the inventory with protocol `usp`.
+   */
+  onboard(agent: string, force?: boolean): Promise<void> {
+    const running = this.onboarding.get(agent);
+    if (running) return running;
+    if (this.onboarded.has(agent) && !force) return Promise.resolve();
+    const job = (async () => {
+      const existing = await this.get(agent, ['Device.LocalAgent.Subscription.*.ID']).catch(
+        () => ({}) as Record<string, string>,
+      );
+      const ids = new Set(Object.values(existing));
+      const missing = ONBOARDING_SUBSCRIPTIONS.filter((s) => !ids.has(s.ID));
+      if (missing.length > 0) {
+        const r = await this.add(
+          agent,
+          missing.map((s) => ({
+            obj_path: 'Device.LocalAgent.Subscription.',
+            param_settings: [
+              { param: 'ID', value: s.ID, required: true },
+              { param: 'NotifType', value: s.NotifType, required: true },
+              { param: 'ReferenceList', value: s.ReferenceList, required: true },
+              { param: 'NotifRetry', value: s.NotifRetry, required: false },
+              { param: 'Persistent', value: 'true', required: false },
+              { param: 'Enable', value: 'true', required: true },
+            ],
+          })),
+          true,
+        );
+        const failed = r.created_obj_results.filter((c) => c.oper_status.oper_failure);
+        if (failed.length > 0) {
+          throw new Error(
+            `subscriptions refused: ${failed.map((f) => f.oper_status.oper_failure?.err_msg).join('; ')}`,
+          );
+        }
+      }
+      const info = await this.get(agent, ['Device.DeviceInfo.']);
+      const d = (k: string) => info[`Device.DeviceInfo.${k}`];
+      if (this.opts.register) {
+        const id = await this.opts.register({
+          endpointId: agent,
+          oui: d('ManufacturerOUI') ?? '',
+          productClass: d('ProductClass') ?? '',
+          serialNumber: d('SerialNumber') ?? '',
+          manufacturer: d('Manufacturer'),
+          modelName: d('ModelName'),
+          hardwareVersion: d('HardwareVersion'),
+          softwareVersion: d('SoftwareVersion'),
+        });
+        this.deviceIds.set(agent, id);
+      }
+      this.onboarded.add(agent);
+    })().finally(() => this.onboarding.delete(agent));
+    this.onboarding.set(agent, job);
+    return job;
+  }
+
+  /** Requests still waiting for a response (diagnostics). */
+  pendingCount(): number {
+    return this.pending.size;
+  }
+}

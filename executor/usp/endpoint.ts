@@ -1,0 +1,152 @@
+import {
+  DecodeError,
+  decodeMsg,
+  decodeRecord,
+  encodeRecord,
+  errorMsg,
+  noSessionRecord,
+  RECORD_VERSION,
+  SUPPORTED_VERSIONS,
+} from './codec.js';
+import { isValidEndpointId } from './endpoint-id.js';
+import { USP_ERR } from './errors.js';
+import type { UspMsg, UspRecord } from './messages.js';
+import type { InboundRecord, Mtp } from './mtp/mtp.js';
+
+/** Why a Record was dropped without an answer (TR-369 R-E2E / R-MTP.5); counted for tests and metrics. */
+export type IgnoreReason =
+  | 'unparseable'
+  | 'wrong_to_id'
+  | 'invalid_from_id'
+  | 'from_id_mismatch'
+  | 'no_return_path'
+  | 'bad_response'
+  | 'unexpected_response';
+
+export interface MessageContext {
+  mtp: Mtp;
+  /** Our endpoint ID the record was addressed to. */
+  to: string;
+  from: string;
+  /** Record version the peer used; answers use the same. */
+  version: string;
+  replyTo?: string;
+  msg: UspMsg;
+  reply(msg: UspMsg): Promise<void>;
+}
+
+export interface ConnectContext {
+  mtp: Mtp;
+  to: string;
+  from: string;
+  replyTo?: string;
+  kind: 'mqtt_connect' | 'websocket_connect' | 'stomp_connect' | 'uds_connect' | 'disconnect';
+  record: UspRecord;
+}
+
+export interface EndpointHooks {
+  /** True when `toId` is one of ours (a controller has one; a simulator connection hosts many). */
+  isOwn(toId: string): boolean;
+  onMessage(ctx: MessageContext): void;
+  onConnectRecord?(ctx: ConnectContext): void;
+  onIgnored?(reason: IgnoreReason, detail: string): void;
+}
+
+/** Sends one USP Msg in a no_session_context Record over `mtp`. */
+export function sendMsg(
+  mtp: Mtp,
+  address: string,
+  opts: { to: string; from: string; msg: UspMsg; version?: string },
+): Promise<void> {
+  const rec = noSessionRecord({ to: opts.to, from: opts.from, msg: opts.msg, version: opts.version });
+  return mtp.send(address, encodeRecord(rec), { from: opts.from });
+}
+
+/**
+ * Record-level processing shared by the controller and the simulated agents, as TR-369 prescribes:
+ * unparseable → MTP-level rejection; to_id not ours → ignore (R-E2E.1); from_id invalid or not the one
+ * the MTP vouches for → ignore; otherwise Record errors (7100-7106) go back as a USP Error when a
+ * return path is known (R-MTP.5), except for Records carrying Responses or Errors, which are ignored.
+ */
+export function attachEndpoint(mtp: Mtp, hooks: EndpointHooks): void {
+  mtp.onRecord((inbound) => handleRecord(mtp, inbound, hooks));
+}
+
+export function handleRecord(mtp: Mtp, inbound: InboundRecord, hooks: EndpointHooks): undefined {
+  const ignore = (reason: IgnoreReason, detail: string): undefined => {
+    hooks.onIgnored?.(reason, detail);
+  };
+  let rec: UspRecord;
+  try {
+    rec = decodeRecord(inbound.bytes);
+  } catch (err) {
+    inbound.reject(USP_ERR.RECORD_NOT_PARSED, (err as Error).message);
+    return ignore('unparseable', (err as Error).message);
+  }
+  if (!rec.to_id || !hooks.isOwn(rec.to_id)) return ignore('wrong_to_id', rec.to_id);
+  if (!isValidEndpointId(rec.from_id)) return ignore('invalid_from_id', rec.from_id);
+  if (inbound.peerEndpointId && inbound.peerEndpointId !== rec.from_id) {
+    return ignore('from_id_mismatch', `${rec.from_id} on a connection of ${inbound.peerEndpointId}`);
+  }
+  const version = (SUPPORTED_VERSIONS as readonly string[]).includes(rec.version)
+    ? rec.version
+    : RECORD_VERSION;
+  const to = rec.to_id;
+  const from = rec.from_id;
+  const replyTo = inbound.replyTo;
+  const recordError = (code: number, message: string): undefined => {
+    if (!replyTo) return ignore('no_return_path', message);
+    void sendMsg(mtp, replyTo, {
+      to: from,
+      from: to,
+      version,
+      msg: errorMsg('', { err_code: code, err_msg: message }),
+    }).catch(() => {});
+  };
+
+  if (!(SUPPORTED_VERSIONS as readonly string[]).includes(rec.version)) {
+    return recordError(USP_ERR.RECORD_FIELD_INVALID, `unsupported Record version "${rec.version}"`);
+  }
+  switch (rec.record_type) {
+    case 'no_session_context':
+      break;
+    case 'session_context':
+      return recordError(USP_ERR.SESSION_CONTEXT_NOT_ALLOWED, 'E2E session context is not supported');
+    case 'mqtt_connect':
+    case 'websocket_connect':
+    case 'stomp_connect':
+    case 'uds_connect':
+    case 'disconnect':
+      hooks.onConnectRecord?.({ mtp, to, from, replyTo, kind: rec.record_type, record: rec });
+      return;
+    default:
+      return recordError(USP_ERR.RECORD_FIELD_INVALID, 'Record has no record_type');
+  }
+  if (rec.payload_security && rec.payload_security !== 'PLAINTEXT' && rec.payload_security !== 0) {
+    return recordError(USP_ERR.SECURE_SESS_NOT_SUPPORTED, 'TLS payload security is not supported');
+  }
+  if (rec.mac_signature && rec.mac_signature.length > 0) {
+    return recordError(USP_ERR.SECURE_SESS_NOT_SUPPORTED, 'Record integrity protection is not supported');
+  }
+  let msg: UspMsg;
+  try {
+    msg = decodeMsg(rec.no_session_context?.payload ?? new Uint8Array());
+  } catch (err) {
+    return recordError(USP_ERR.RECORD_NOT_PARSED, err instanceof DecodeError ? err.message : String(err));
+  }
+  hooks.onMessage({
+    mtp,
+    to,
+    from,
+    version,
+    replyTo,
+    msg,
+    reply: (answer) => {
+      if (!replyTo) {
+        ignore('no_return_path', `cannot answer ${msg.header.msg_id}`);
+        return Promise.resolve();
+      }
+      return sendMsg(mtp, replyTo, { to: from, from: to, version, msg: answer });
+    },
+  });
+}
