@@ -126,19 +126,19 @@ export class SchemaRegistry {
       const schema = this.schemas.get(exact.schemaId);
       if (schema) return { match: 'exact', entry: exact, schema };
     }
-    let best: { e: RegistryEntry; below: boolean; cmp: number } | undefined;
+    let best: { e: RegistryEntry; below: boolean } | undefined;
     for (const e of this.entries.values()) {
       if (e.key.oui !== key.oui || e.key.productClass !== key.productClass) continue;
-      const cmp = compareVersions(e.key.softwareVersion, key.softwareVersion);
-      const below = cmp < 0;
+      const below = compareVersions(e.key.softwareVersion, key.softwareVersion) < 0;
       // nearest older version first (the device usually upgraded from it), else nearest newer
-      if (
+      const better =
         !best ||
         (below && !best.below) ||
-        (below === best.below && (below ? cmp > best.cmp : cmp < best.cmp))
-      ) {
-        best = { e, below, cmp };
-      }
+        (below === best.below &&
+          (below
+            ? compareVersions(e.key.softwareVersion, best.e.key.softwareVersion) > 0
+            : compareVersions(e.key.softwareVersion, best.e.key.softwareVersion) < 0));
+      if (better) best = { e, below };
     }
     if (best) {
       const schema = this.schemas.get(best.e.schemaId);

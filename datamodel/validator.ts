@@ -159,6 +159,16 @@ export class SchemaValidator {
     const table = op === 'add' ? `${sp}{i}.` : sp;
     const o = this.objects.get(table);
     if (o === undefined) {
+      if (op === 'delete' && this.objects.has(`${sp}{i}.`)) {
+        return fail(
+          index,
+          path,
+          'not_a_table',
+          `delete names an instance (${sp}<n>.), not the table`,
+          false,
+          `${sp}{i}.`,
+        );
+      }
       const known = this.objects.has(sp);
       return fail(
         index,
