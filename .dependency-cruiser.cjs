@@ -16,12 +16,22 @@ module.exports = {
   forbidden: [
     only('domain', [], 'domain/ is pure logic: it imports only domain/'),
     only('datamodel', [], 'datamodel/ stands alone'),
-    only('db', [], 'db/ stands alone'),
-    only('policies', ['platform'], 'policies/ stands alone (its adapter may use platform tool resolution)'),
+    // Refinements of the map, kept narrow: repositories in db/ use pure domain/ logic (the audit hash
+    // chain, identity rules); the policy decision store in policies/ writes through db/.
+    only('db', ['domain'], 'db/ may import pure domain/ logic only'),
+    only('policies', ['platform', 'db'], 'policies/ may use db/ (decision store) and platform tool resolution'),
     only('fleet', ['db', 'datamodel', 'domain', 'platform'], 'fleet/ may import db/ and datamodel/'),
     only('executor', ['datamodel', 'fleet', 'db', 'domain', 'platform'], 'executor/ may import datamodel/, fleet/, db/'),
     only('planner', ['datamodel', 'fleet', 'domain', 'policies', 'platform'], 'planner/ may import datamodel/, fleet/, domain/'),
-    only('sim', ['datamodel', 'domain', 'platform'], 'sim/ may import datamodel/ only (and pure domain/)'),
+    // The simulator speaks the same wire protocols as the executor: it may share the protocol codecs
+    // and transports under executor/cwmp and executor/usp, never the executor's state (db, fleet).
+    only('sim', ['datamodel', 'domain', 'platform', 'executor/cwmp', 'executor/usp'], 'sim/ may import datamodel/ and the wire codecs'),
+    {
+      name: 'sim-not-executor-state',
+      severity: 'error',
+      from: { path: '^sim/' },
+      to: { path: '^(db|fleet)/', reachable: true },
+    },
     only('evals', ['planner', 'fleet', 'datamodel', 'domain', 'db', 'platform'], 'evals/ measure the planner'),
     only('activities', ['domain', 'planner', 'policies', 'datamodel', 'executor', 'fleet', 'db', 'platform'], 'activities/ may import everything below them'),
     {
