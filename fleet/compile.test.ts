@@ -72,7 +72,15 @@ async function seed(): Promise<void> {
         deviceId: d.id,
         path: 'Device.WiFi.SSID.1.SSID',
         type: 'string',
-        value: pick(['home-net', 'home-5G', "'; drop table devices; --", 'x'.repeat(300) + String(Math.floor(i / 4) % 2)], i),
+        value: pick(
+          [
+            'home-net',
+            'home-5G',
+            "'; drop table devices; --",
+            'x'.repeat(300) + String(Math.floor(i / 4) % 2),
+          ],
+          i,
+        ),
       });
     }
     values.push({

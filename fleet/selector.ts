@@ -46,7 +46,12 @@ export const Op = z.enum([
 export type Op = z.infer<typeof Op>;
 
 const MAX_STRING = 1024;
-const Scalar = z.union([z.string().max(MAX_STRING), z.number(), z.boolean()]);
+// NUL cannot be stored in PostgreSQL text; rejecting it here keeps the error a selector error.
+const Text = z
+  .string()
+  .max(MAX_STRING)
+  .refine((v) => !v.includes('\u0000'), 'NUL characters are not allowed');
+const Scalar = z.union([Text, z.number(), z.boolean()]);
 export type Scalar = z.infer<typeof Scalar>;
 
 const operands = {
@@ -82,7 +87,7 @@ export const EventCountCondition = z.strictObject({
     op: z.enum(COMPARE_OPS),
     count: z.number().int().nonnegative().max(1_000_000),
     /** inform only: count informs carrying this event code, e.g. "1 BOOT" */
-    eventCode: z.string().min(1).max(64).optional(),
+    eventCode: Text.pipe(z.string().min(1).max(64)).optional(),
     /** transfer_complete only: true counts failed transfers (fault code ≠ 0), false successful ones */
     failed: z.boolean().optional(),
   }),
@@ -154,6 +159,9 @@ export function paramKind(t: ParamType): ParamKind {
   if (NUMERIC_TYPES.has(t)) return 'integer';
   return 'version';
 }
+
+/** Joins a node path and a key: "" + "op" → "op", "and[1]" + "op" → "and[1].op". */
+const join = (where: string, key: string) => (where ? `${where}.${key}` : key);
 
 function describeType(v: unknown): string {
   return Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v;
@@ -249,7 +257,7 @@ function checkCondition(
 ): void {
   if (!OPS_BY_KIND[kind].includes(c.op)) {
     throw new SelectorError(
-      `${where}.op`,
+      join(where, 'op'),
       `${subject} does not support "${c.op}" (use ${OPS_BY_KIND[kind].join(', ')})`,
     );
   }
@@ -261,18 +269,19 @@ function checkCondition(
       : ['from', 'to'];
   for (const k of need) {
     if (!given.includes(k as (typeof given)[number]))
-      throw new SelectorError(`${where}.${k}`, `"${c.op}" needs "${k}"`);
+      throw new SelectorError(join(where, k), `"${c.op}" needs "${k}"`);
   }
   for (const k of given) {
-    if (!need.includes(k)) throw new SelectorError(`${where}.${k}`, `"${c.op}" does not take "${k}"`);
+    if (!need.includes(k)) throw new SelectorError(join(where, k), `"${c.op}" does not take "${k}"`);
   }
-  if (c.value !== undefined) checkOperand(`${where}.value`, kind, c.op, c.value, subject, allowed, paramType);
+  if (c.value !== undefined)
+    checkOperand(join(where, 'value'), kind, c.op, c.value, subject, allowed, paramType);
   c.values?.forEach((v, i) => {
-    checkOperand(`${where}.values[${i}]`, kind, c.op, v, subject, allowed, paramType);
+    checkOperand(`${join(where, 'values')}[${i}]`, kind, c.op, v, subject, allowed, paramType);
   });
   if (RANGE.includes(c.op)) {
-    checkOperand(`${where}.from`, kind, c.op, c.from as Scalar, subject, allowed, paramType);
-    checkOperand(`${where}.to`, kind, c.op, c.to as Scalar, subject, allowed, paramType);
+    checkOperand(join(where, 'from'), kind, c.op, c.from as Scalar, subject, allowed, paramType);
+    checkOperand(join(where, 'to'), kind, c.op, c.to as Scalar, subject, allowed, paramType);
   }
 }
 
@@ -310,7 +319,7 @@ export function parseSelector(input: unknown, opts: ParseOptions = {}): Selector
       throw new SelectorError(where, reason);
     }
     const n = node as Record<string, unknown>;
-    const at = (k: string) => (where ? `${where}.${k}` : k);
+    const at = (k: string) => join(where, k);
     switch (keys[0]) {
       case 'all': {
         const r = z.strictObject({ all: z.literal(true) }).safeParse(n);
