@@ -4,15 +4,23 @@ import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import type { DbHandle } from '../db/client.js';
+import type { AuthOptions } from './auth/config.js';
+import { authOptionsFromEnv } from './auth/config.js';
+import { registerAuth } from './auth/plugin.js';
 import { registerErrorHandling } from './errors.js';
 import type { ReadinessCheck } from './readiness.js';
+import { approvalRoutes } from './routes/approvals.js';
+import { auditRoutes } from './routes/audit.js';
 import { healthRoutes } from './routes/health.js';
+import { identityRoutes } from './routes/identity.js';
 
 /** What the API needs from the outside; built by the entry point (or a test). */
 export interface AppDeps {
   db: DbHandle;
   temporal: { client: Client; namespace: string; taskQueue: string };
   readiness: ReadinessCheck[];
+  /** JWT/OIDC settings; from the environment when absent. Bearer tokens always work. */
+  auth?: AuthOptions;
 }
 
 /**
@@ -21,6 +29,12 @@ export interface AppDeps {
  */
 export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   registerErrorHandling(fastify);
+  // Every route requires authentication unless its schema declares `security: []`.
+  registerAuth(fastify, {
+    db: deps.db.db,
+    options: deps.auth ?? authOptionsFromEnv(),
+    publicPrefixes: ['/docs'],
+  });
   await fastify.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -39,4 +53,7 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
   });
   await fastify.register(swaggerUi, { routePrefix: '/docs' });
   await fastify.register(healthRoutes, { checks: deps.readiness });
+  await fastify.register(identityRoutes, { db: deps.db.db });
+  await fastify.register(approvalRoutes, { db: deps.db.db, temporal: deps.temporal.client });
+  await fastify.register(auditRoutes, { db: deps.db.db });
 }
