@@ -16,7 +16,7 @@ type ScenarioName = 'a' | 'b' | 'c' | 'd';
 
 const FB_PLAN: WavePlan = {
   kind: 'steps',
-  steps: [{ percent: 1 }, { percent: 3 }, { percent: 10 }, { percent: 25 }, { percent: 100 }],
+  steps: [{ percent: 1 }, { percent: 4 }, { percent: 10 }, { percent: 25 }, { percent: 100 }],
   firstWaveStages: 2,
 };
 /** Product default confidence 0.95: promotion stays at its stated level; only the abort side is calibrated. */

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { type ControlCounts, type GateContext, type GateParams, type OutcomeCounts, evaluateGate } from './gate.js';
+import {
+  type ControlCounts,
+  type GateContext,
+  type GateParams,
+  type OutcomeCounts,
+  evaluateGate,
+} from './gate.js';
 import { createPrng } from './prng.js';
 
 const params: GateParams = {
@@ -10,7 +16,11 @@ const params: GateParams = {
   hardCeilingBricked: 10_000,
   abortScope: 'failing-strata',
 };
-const ctx: GateContext = { infrastructureHealthy: true, minutesSinceStart: 120, decisionDeadlineMinutes: 1440 };
+const ctx: GateContext = {
+  infrastructureHealthy: true,
+  minutesSinceStart: 120,
+  decisionDeadlineMinutes: 1440,
+};
 
 function counts(success: number, brick: number, extra: Partial<OutcomeCounts> = {}): OutcomeCounts {
   return { success, brick, degraded: 0, reverted: 0, transferFailure: 0, unknown: 0, pending: 0, ...extra };
@@ -64,33 +74,59 @@ describe('evaluateGate', () => {
   it('promotes a clean stratum with enough devices, but not while outcomes are pending', () => {
     const g = evaluateGate({ m: counts(9_980, 20) }, { m: ctl(100_000, 200) }, params, ctx);
     expect(g.decision).toBe('promote');
-    const pending = evaluateGate({ m: counts(9_980, 20, { pending: 200 }) }, { m: ctl(100_000, 200) }, params, ctx);
+    const pending = evaluateGate(
+      { m: counts(9_980, 20, { pending: 200 }) },
+      { m: ctl(100_000, 200) },
+      params,
+      ctx,
+    );
     expect(pending.decision).toBe('continue');
   });
 
   it('pauses, never aborts, while infrastructure is unhealthy', () => {
-    const g = evaluateGate({ bad: counts(980, 22) }, { bad: ctl(50_000, 100) }, params, { ...ctx, infrastructureHealthy: false });
+    const g = evaluateGate({ bad: counts(980, 22) }, { bad: ctl(50_000, 100) }, params, {
+      ...ctx,
+      infrastructureHealthy: false,
+    });
     expect(g.decision).toBe('pause');
     expect(g.haltStrata).toEqual([]);
   });
 
   it('pauses for a person when inconclusive at the deadline', () => {
-    const g = evaluateGate({ m: counts(500, 3) }, { m: ctl(50_000, 100) }, params, { ...ctx, minutesSinceStart: 1440 });
+    const g = evaluateGate({ m: counts(500, 3) }, { m: ctl(50_000, 100) }, params, {
+      ...ctx,
+      minutesSinceStart: 1440,
+    });
     expect(g.decision).toBe('pause');
     expect(g.reasons.join()).toMatch(/deadline/);
   });
 
   it('aborts on the hard ceiling whatever the statistics say', () => {
-    const g = evaluateGate({ m: counts(100, 5) }, { m: ctl(1_000, 1) }, { ...params, hardCeilingBricked: 5 }, ctx);
+    const g = evaluateGate(
+      { m: counts(100, 5) },
+      { m: ctl(1_000, 1) },
+      { ...params, hardCeilingBricked: 5 },
+      ctx,
+    );
     expect(g.decision).toBe('abort');
     expect(g.reasons.join()).toMatch(/hard ceiling/);
   });
 
   it('has its own thresholds for degraded and reverted devices', () => {
-    const deg = evaluateGate({ m: counts(1_900, 0, { degraded: 100 }) }, { m: ctl(50_000, 100) }, params, ctx);
+    const deg = evaluateGate(
+      { m: counts(1_900, 0, { degraded: 100 }) },
+      { m: ctl(50_000, 100) },
+      params,
+      ctx,
+    );
     expect(deg.decision).toBe('abort');
     expect(deg.perStratum[0]?.reasons.join()).toMatch(/degraded/);
-    const rev = evaluateGate({ m: counts(1_900, 0, { reverted: 100 }) }, { m: ctl(50_000, 100) }, params, ctx);
+    const rev = evaluateGate(
+      { m: counts(1_900, 0, { reverted: 100 }) },
+      { m: ctl(50_000, 100) },
+      params,
+      ctx,
+    );
     expect(rev.perStratum[0]?.reasons.join()).toMatch(/reverted/);
   });
 
@@ -109,7 +145,12 @@ describe('evaluateGate', () => {
   });
 
   it('reports attributable-rate bounds when asked', () => {
-    const g = evaluateGate({ m: counts(9_900, 100) }, { m: ctl(200_000, 400) }, { ...params, reportBounds: true }, ctx);
+    const g = evaluateGate(
+      { m: counts(9_900, 100) },
+      { m: ctl(200_000, 400) },
+      { ...params, reportBounds: true },
+      ctx,
+    );
     const r = g.perStratum[0]!;
     expect(r.attributableLower).toBeDefined();
     expect(r.attributableLower!).toBeLessThan(0.008);

@@ -7,3 +7,4 @@ export * from './waves.js';
 export * from './rollback.js';
 export * from './maintenance.js';
 export * from './prng.js';
+export * from './schedule.js';

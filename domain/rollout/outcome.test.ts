@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { type DeviceEvent, type FleetHealth, type OutcomeParams, classifyOutcome, healthyThroughout } from './outcome.js';
+import {
+  type DeviceEvent,
+  type FleetHealth,
+  type OutcomeParams,
+  classifyOutcome,
+  healthyThroughout,
+} from './outcome.js';
 
 const MIN = 60_000;
 const healthy: FleetHealth = {
@@ -26,7 +32,11 @@ describe('classifyOutcome', () => {
   });
 
   it('several BOOT events during the soak are a boot loop (degraded)', () => {
-    const ev: DeviceEvent[] = [10, 14, 18].map((m) => ({ kind: 'boot' as const, at: m * MIN, softwareVersion: '2.0' }));
+    const ev: DeviceEvent[] = [10, 14, 18].map((m) => ({
+      kind: 'boot' as const,
+      at: m * MIN,
+      softwareVersion: '2.0',
+    }));
     expect(classifyOutcome(ev, healthy, p(40)).outcome).toBe('degraded');
     expect(classifyOutcome(ev.slice(0, 2), healthy, p(40)).outcome).toBe('success');
   });
@@ -67,7 +77,10 @@ describe('classifyOutcome', () => {
       maxStalenessMs: 2 * MIN,
     };
     expect(classifyOutcome([], outage, p(61)).outcome).toBe('unknown');
-    const stale: FleetHealth = { samples: healthy.samples.filter((s) => s.at < 20 * MIN || s.at > 40 * MIN), maxStalenessMs: 2 * MIN };
+    const stale: FleetHealth = {
+      samples: healthy.samples.filter((s) => s.at < 20 * MIN || s.at > 40 * MIN),
+      maxStalenessMs: 2 * MIN,
+    };
     expect(classifyOutcome([], stale, p(61)).outcome).toBe('unknown');
   });
 
@@ -81,7 +94,13 @@ describe('healthyThroughout', () => {
   it('needs fresh healthy rows covering the whole interval', () => {
     expect(healthyThroughout(healthy, 5 * MIN, 50 * MIN)).toBe(true);
     expect(healthyThroughout(healthy, 5 * MIN, 150 * MIN)).toBe(false); // rows stop at 99 min
-    const gap: FleetHealth = { samples: [{ at: 0, healthy: true }, { at: 10 * MIN, healthy: true }], maxStalenessMs: 2 * MIN };
+    const gap: FleetHealth = {
+      samples: [
+        { at: 0, healthy: true },
+        { at: 10 * MIN, healthy: true },
+      ],
+      maxStalenessMs: 2 * MIN,
+    };
     expect(healthyThroughout(gap, 0, 10 * MIN)).toBe(false);
     expect(healthyThroughout(gap, 0, 1 * MIN)).toBe(true);
   });

@@ -5,7 +5,12 @@ import { type RollbackDevice, planAbort, planRollbackPath, rollbackSuccessRate }
 describe('rollback planning', () => {
   it('prefers activating the old bank, then a re-download, then field action', () => {
     const dual: RollbackDevice = { id: 'a', stratum: 's', dualBank: true, inactiveBankVersion: '1.0' };
-    const dualOverwritten: RollbackDevice = { id: 'b', stratum: 's', dualBank: true, inactiveBankVersion: '0.9' };
+    const dualOverwritten: RollbackDevice = {
+      id: 'b',
+      stratum: 's',
+      dualBank: true,
+      inactiveBankVersion: '0.9',
+    };
     const single: RollbackDevice = { id: 'c', stratum: 's', dualBank: false };
     expect(planRollbackPath(dual, '1.0', true).path).toBe('activate-previous-bank');
     expect(planRollbackPath(dualOverwritten, '1.0', true).path).toBe('download-previous');

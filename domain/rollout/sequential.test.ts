@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { createPrng } from './prng.js';
-import { ABOVE, BELOW, combinedRate, logMixtureLR, lowerBound, shownAbove, shownBelow, upperBound } from './sequential.js';
+import {
+  ABOVE,
+  BELOW,
+  combinedRate,
+  logMixtureLR,
+  lowerBound,
+  shownAbove,
+  shownBelow,
+  upperBound,
+} from './sequential.js';
 
 describe('mixture likelihood ratio', () => {
   it('matches the closed form for a single alternative', () => {

@@ -27,7 +27,9 @@ describe('rolloutSpecSchema', () => {
       rateCaps: { perMinute: 200, perWave: 5000, perTopologyElement: { level: 'ponPort', max: 4 } },
       maintenanceWindows: [{ days: ['sat', 'sun'], start: '01:00', end: '05:00' }],
       approvals: { beforeStart: true, beforeWaveAbove: 10_000, beforeLastWave: true },
-      notifications: [{ url: 'https://ops.example.net/hooks/rollouts', events: ['halt', 'pause', 'complete'] }],
+      notifications: [
+        { url: 'https://ops.example.net/hooks/rollouts', events: ['halt', 'pause', 'complete'] },
+      ],
     });
     expect(s.rateCaps.perTopologyElement?.max).toBe(4);
   });

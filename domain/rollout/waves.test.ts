@@ -14,7 +14,13 @@ function cohort(): CohortDevice[] {
   let i = 0;
   for (const [model, hw, fw, n] of models) {
     for (let k = 0; k < n; k++, i++) {
-      out.push({ id: `dev${i}`, model, hardwareVersion: hw, firmware: fw, topology: { olt: `olt${i % 7}`, ponPort: `pon${i % 40}` } });
+      out.push({
+        id: `dev${i}`,
+        model,
+        hardwareVersion: hw,
+        firmware: fw,
+        topology: { olt: `olt${i % 7}`, ponPort: `pon${i % 40}` },
+      });
     }
   }
   return out;
@@ -65,11 +71,18 @@ describe('planWaves', () => {
     const plan = planWaves(cohort(), spec(), 1);
     const ids = plan.strata.map((s) => s.id).sort();
     expect(ids).toEqual(['F680|B|2.1', 'HG8245|A|1.0', 'pooled:other']);
-    expect(plan.strata.find((s) => s.id === 'pooled:other')?.members.sort()).toEqual(['tiny|X|0.8', 'tiny|X|0.9']);
+    expect(plan.strata.find((s) => s.id === 'pooled:other')?.members.sort()).toEqual([
+      'tiny|X|0.8',
+      'tiny|X|0.9',
+    ]);
   });
 
   it('spreads waves over topology and honours the per-element cap', () => {
-    const plan = planWaves(cohort(), spec({ rateCaps: { perMinute: 1000, perTopologyElement: { level: 'ponPort', max: 3 } } }), 3);
+    const plan = planWaves(
+      cohort(),
+      spec({ rateCaps: { perMinute: 1000, perTopologyElement: { level: 'ponPort', max: 3 } } }),
+      3,
+    );
     const byId = new Map(cohort().map((d) => [d.id, d]));
     for (const w of plan.waves) {
       const per = new Map<string, number>();
@@ -92,15 +105,21 @@ describe('planWaves', () => {
 
 describe('wave fractions and pooling rule', () => {
   it('expands an exponential ramp and rejects non-increasing steps', () => {
-    expect(cumulativeFractions({ kind: 'exponential', basePercent: 1, factor: 4, firstWaveStages: 1 }, 100)).toEqual([
-      0.01, 0.04, 0.16, 0.64, 1,
-    ]);
-    expect(() => cumulativeFractions({ kind: 'steps', steps: [{ percent: 5 }, { percent: 5 }], firstWaveStages: 1 }, 100)).toThrow(
-      /increasing/,
-    );
-    expect(cumulativeFractions({ kind: 'steps', steps: [{ count: 10 }, { percent: 50 }], firstWaveStages: 1 }, 100)).toEqual([
-      0.1, 0.5, 1,
-    ]);
+    expect(
+      cumulativeFractions({ kind: 'exponential', basePercent: 1, factor: 4, firstWaveStages: 1 }, 100),
+    ).toEqual([0.01, 0.04, 0.16, 0.64, 1]);
+    expect(() =>
+      cumulativeFractions(
+        { kind: 'steps', steps: [{ percent: 5 }, { percent: 5 }], firstWaveStages: 1 },
+        100,
+      ),
+    ).toThrow(/increasing/);
+    expect(
+      cumulativeFractions(
+        { kind: 'steps', steps: [{ count: 10 }, { percent: 50 }], firstWaveStages: 1 },
+        100,
+      ),
+    ).toEqual([0.1, 0.5, 1]);
   });
 
   it('minimum stratum size grows as θ shrinks', () => {
