@@ -109,5 +109,6 @@ export function mergeModification(old: TypeSpec, next: TypeSpec): TypeSpec {
   const out: TypeSpec = { ...old, ...next };
   if (old.enums && next.enums) out.enums = [...new Set([...old.enums, ...next.enums])];
   if (old.patterns && next.patterns) out.patterns = [...new Set([...old.patterns, ...next.patterns])];
+  if (old.list && next.list) out.list = { ...old.list, ...next.list };
   return out;
 }

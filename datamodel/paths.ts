@@ -111,7 +111,8 @@ export function parsePath(p: string): ParsedPath {
     } else if (c === 91) {
       if (!s.endsWith(']') || s.length < 3) throw new PathError(p, `unterminated or empty [...] in "${s}"`);
       const inner = s.slice(1, -1);
-      if (/==|!=|<|>/.test(inner)) segments.push({ kind: 'search', conditions: parseSearch(inner, p) });
+      // any comparison character makes it a search expression (so "[A=1]" is an error, not an alias)
+      if (/[=<>!]/.test(inner)) segments.push({ kind: 'search', conditions: parseSearch(inner, p) });
       else segments.push({ kind: 'alias', alias: inner });
     } else if (/^[A-Za-z_][\w-]*(\(\)|!)?$/.test(s)) segments.push({ kind: 'name', name: s });
     else throw new PathError(p, `bad segment "${s}"`);
