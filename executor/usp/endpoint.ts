@@ -96,11 +96,17 @@ export function handleRecord(mtp: Mtp, inbound: InboundRecord, hooks: EndpointHo
   const replyTo = inbound.replyTo;
   const recordError = (code: number, message: string): undefined => {
     if (!replyTo) return ignore('no_return_path', message);
+    // The Error answers the request's msg_id when the payload still decodes; otherwise a fresh one.
+    let msgId = `record-error-${Date.now().toString(36)}`;
+    try {
+      const inner = rec.no_session_context?.payload ?? rec.session_context?.payload?.[0];
+      if (inner) msgId = decodeMsg(inner).header.msg_id;
+    } catch {}
     void sendMsg(mtp, replyTo, {
       to: from,
       from: to,
       version,
-      msg: errorMsg('', { err_code: code, err_msg: message }),
+      msg: errorMsg(msgId, { err_code: code, err_msg: message }),
     }).catch(() => {});
   };
 

@@ -97,13 +97,14 @@ export class MqttMtp implements Mtp {
             ...(o.sessionExpiryS ? { sessionExpiryInterval: o.sessionExpiryS } : {}),
           }
         : undefined,
-      customHandleAcks: (_topic, payload, packet, done) => {
-        // R-MQTT.32: a record that cannot be extracted gets PUBACK reason 153 (payload format invalid).
+      customHandleAcks: (topic, payload, packet, done) => {
+        // R-MQTT.32: a record that cannot be extracted gets PUBACK reason 153 (payload format invalid);
+        // the endpoint still sees it, to answer per R-MQTT.31 and count it.
         try {
           decodeRecord(payload);
           done(0);
-        } catch (err) {
-          this.rejectPacket(packet, 7100, (err as Error).message);
+        } catch {
+          this.dispatch(topic, payload, packet);
           done(153);
         }
       },

@@ -1,0 +1,182 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { WsServerMtp } from '../../executor/usp/mtp/websocket.js';
+import { type MqttBroker, startMosquitto } from '../../platform/mqtt.js';
+import { freePort } from '../../platform/process.js';
+import { imageBytes, modelByKey } from '../../sim/models.js';
+import { wsAgentHost } from '../../sim/usp/host.js';
+import { device, FAST, mqttAgents, mqttController, until } from './harness.js';
+
+describe('MQTT 3.1.1: reply-to carried in the topic name', () => {
+  it('onboards, reads and writes with both ends on 3.1.1', async () => {
+    const c = await mqttController({ protocolVersion: 4 });
+    const host = await mqttAgents({
+      controllerId: c.endpointId,
+      devices: [device('V311')],
+      protocolVersion: 4,
+    });
+    try {
+      const agent = [...host.agents.keys()][0] as string;
+      host.powerOnAll();
+      await until('onboarding', () => c.controller.isOnboarded(agent));
+      await c.controller.set(agent, {
+        allow_partial: false,
+        update_objs: [
+          {
+            obj_path: 'Device.WiFi.SSID.2.',
+            param_settings: [{ param: 'SSID', value: 'via-311', required: true }],
+          },
+        ],
+      });
+      expect(await c.controller.get(agent, ['Device.WiFi.SSID.2.SSID'])).toEqual({
+        'Device.WiFi.SSID.2.SSID': 'via-311',
+      });
+      expect(c.sink.events.map((e) => e.kind)).toContain('bootstrap');
+    } finally {
+      await host.stop();
+      await c.controller.stop();
+    }
+  });
+});
+
+describe('WebSocket MTP: agent connects to the controller with v1.usp and eid=', () => {
+  it('onboards, sets, reboots with Boot!, and reconnects after its session is dropped', async () => {
+    const server = new WsServerMtp({ endpointId: 'proto::ws-ctrl-1', port: 0 });
+    const c = await mqttController({ endpointId: 'proto::ws-ctrl-1', mtps: [server] });
+    const host = wsAgentHost({
+      url: server.url,
+      device: device('WS0001', undefined, 'ontx1'),
+      agent: { controllerId: c.endpointId, timeScale: 0.01, notifyRetryMs: 20_000, sendConnectRecord: true },
+      backoff: FAST,
+    });
+    try {
+      await host.start();
+      const agent = [...host.agents.keys()][0] as string;
+      host.powerOnAll();
+      await until('onboarding', () => c.controller.isOnboarded(agent));
+      expect(server.connectedPeers()).toEqual([agent]);
+      const r = await c.controller.set(agent, {
+        allow_partial: true,
+        update_objs: [
+          {
+            obj_path: 'Device.WiFi.Radio.2.',
+            param_settings: [{ param: 'Channel', value: '44', required: true }],
+          },
+        ],
+      });
+      expect(r.updated_obj_results[0]?.oper_status.oper_success).toBeDefined();
+      const boot = c.controller.waitForNotification((n) => n.notify.event?.event_name === 'Boot!');
+      await c.controller.operate(agent, 'Device.Reboot()', 'ws-reboot');
+      expect((await boot).deviceId).toBe(agent);
+
+      server.disconnectPeer(agent);
+      await until('session dropped', () => server.connectedPeers().length === 0, 3_000).catch(() => {});
+      await until('reconnected', () => server.connectedPeers().includes(agent), 5_000);
+      expect(await c.controller.get(agent, ['Device.WiFi.Radio.2.Channel'])).toEqual({
+        'Device.WiFi.Radio.2.Channel': '44',
+      });
+    } finally {
+      await host.stop();
+      await c.controller.stop();
+    }
+  });
+});
+
+describe('outages lose no result', () => {
+  let broker: MqttBroker | undefined;
+  let dir: string;
+  afterAll(async () => {
+    await broker?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an async Download() finishing while the broker is down is delivered and persisted after the restart', async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'usp-broker-'));
+    broker = await startMosquitto({ dir, port: await freePort() });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const image = imageBytes(modelByKey('hgw500'), '2.2.0');
+    const c = await mqttController({ url: broker.url });
+    const host = await mqttAgents({
+      url: broker.url,
+      controllerId: c.endpointId,
+      devices: [device('OUT0001')],
+      fetchImage: async () => {
+        await gate;
+        return image;
+      },
+    });
+    try {
+      const agent = [...host.agents.keys()][0] as string;
+      host.powerOnAll();
+      await until('onboarding', () => c.controller.isOnboarded(agent));
+      await c.controller.operate(agent, 'Device.DeviceInfo.FirmwareImage.2.Download()', 'outage-dl', {
+        URL: 'http://x/img',
+      });
+
+      await broker.stop();
+      await until('both ends see the outage', () => !c.mtp.isUp() && !host.mtp.isUp(), 5_000);
+      release();
+      // The agent finished while offline: its notifications wait for the broker.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(c.sink.events.some((e) => e.kind === 'transfer_complete')).toBe(false);
+      // A controller request issued during the outage completes once the broker is back.
+      const pendingGet = c.controller.get(agent, ['Device.DeviceInfo.FirmwareImage.2.Version']);
+      await broker.restart();
+
+      const done = await c.controller
+        .waitForNotification((n) => n.notify.oper_complete?.command_key === 'outage-dl', 15_000)
+        .catch(() => undefined);
+      await until(
+        'transfer result persisted',
+        () => c.sink.events.some((e) => e.kind === 'transfer_complete'),
+        15_000,
+      );
+      expect(done === undefined || done.notify.oper_complete?.cmd_failure === undefined).toBe(true);
+      expect(c.sink.events.filter((e) => e.kind === 'transfer_complete')).toHaveLength(1);
+      expect(
+        c.sink.events.some((e) => e.kind === 'operation_complete' && e.payload.commandKey === 'outage-dl'),
+      ).toBe(true);
+      expect(await pendingGet).toEqual({ 'Device.DeviceInfo.FirmwareImage.2.Version': '2.2.0' });
+      await until('all NotifyResp received', () => host.agents.get(agent)?.pendingNotifies() === 0, 10_000);
+    } finally {
+      await host.stop();
+      await c.controller.stop();
+    }
+  }, 60_000);
+
+  it('a Notify whose events cannot be stored is not acknowledged; the retry is stored exactly once', async () => {
+    const c = await mqttController({ onboarding: false });
+    const host = await mqttAgents({
+      controllerId: c.endpointId,
+      devices: [device('PERSIST1')],
+      onboarded: true,
+      subscriptions: [
+        {
+          ID: 'fb-boot',
+          Enable: 'true',
+          NotifType: 'Event',
+          ReferenceList: 'Device.Boot!',
+          NotifRetry: 'true',
+        },
+      ],
+    });
+    try {
+      const agent = host.agents.values().next().value;
+      c.sink.failNext = 1;
+      agent?.powerOn();
+      await until('stored after retry', () => c.sink.events.length === 1, 10_000);
+      await until('acknowledged', () => agent?.pendingNotifies() === 0, 10_000);
+      expect(c.controller.stats.persistFailures).toBe(1);
+      expect(agent?.stats.notifiesSent).toBeGreaterThanOrEqual(2);
+      expect(c.sink.events[0]?.kind).toBe('boot');
+    } finally {
+      await host.stop();
+      await c.controller.stop();
+    }
+  });
+});
