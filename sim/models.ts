@@ -106,7 +106,9 @@ function tr181Seeds(extra: ParamSeed[] = []): ParamSeed[] {
     s('Device.WiFi.SSID.1.SSID', 'home-2g', 'string', true, { maxLength: 32 }),
     s('Device.WiFi.SSID.2.Enable', 'true', 'boolean', true),
     s('Device.WiFi.SSID.2.SSID', 'home-5g', 'string', true, { maxLength: 32 }),
-    s('Device.NAT.PortMappingNumberOfEntries', '0', 'unsignedInt'),
+    s('Device.NAT.PortMappingNumberOfEntries', '1', 'unsignedInt'),
+    s('Device.NAT.PortMapping.1.Enable', 'false', 'boolean', true),
+    s('Device.NAT.PortMapping.1.Description', 'default', 'string', true, { maxLength: 256 }),
     ...extra,
   ];
 }
@@ -147,7 +149,8 @@ function tr098Seeds(): ParamSeed[] {
     s(`${r}LANDevice.1.WLANConfiguration.1.SSID`, 'legacy', 'string', true, { maxLength: 32 }),
     s(`${r}LANDevice.1.WLANConfiguration.1.Channel`, '11', 'unsignedInt', true, { range: [1, 13] }),
     s(`${r}WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.ExternalIPAddress`, '0.0.0.0', 'string'),
-    s(`${r}Layer3Forwarding.ForwardingNumberOfEntries`, '0', 'unsignedInt'),
+    s(`${r}Layer3Forwarding.ForwardingNumberOfEntries`, '1', 'unsignedInt'),
+    s(`${r}Layer3Forwarding.Forwarding.1.Enable`, 'false', 'boolean', true),
   ];
 }
 

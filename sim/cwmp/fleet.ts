@@ -152,6 +152,22 @@ export class SimFleet {
     }
   }
 
+  /** Change a device's NAT situation (what it reports in its next Inform). */
+  setNat(d: FleetDevice, nat: NatMode): void {
+    d.nat = nat;
+    const r = d.agent.device.root;
+    const serial = d.agent.device.serial;
+    d.agent.device.setInternal(
+      `${r}ManagementServer.ConnectionRequestURL`,
+      nat === 'none' ? `http://127.0.0.1:${this.crPort}/cr/${serial}` : `http://127.0.0.1:1/cr/${serial}`,
+    );
+    d.agent.device.setInternal(
+      `${r}ManagementServer.UDPConnectionRequestAddress`,
+      nat === 'udp_only' ? `127.0.0.1:${this.udpPort}` : '',
+    );
+    d.agent.opts.udpAddress = nat === 'udp_only' ? `127.0.0.1:${this.udpPort}` : '';
+  }
+
   /** Run one session for a device (skipped when one is already running). */
   async runSession(d: FleetDevice): Promise<SessionResult | null> {
     if (d.agent.busy) return null;

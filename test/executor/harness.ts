@@ -13,16 +13,27 @@ import { createTestDatabase } from '../support/db.js';
 export type TestDb = Awaited<ReturnType<typeof createTestDatabase>>;
 
 /** A database, an ACS, the CWMP executor and (optionally) a simulated fleet, wired as in production. */
-export async function startCwmpHarness(opts: { acs?: AcsConfigInput; fleet?: Omit<FleetOptions, 'acsUrl'>; provision?: boolean } = {}) {
+export async function startCwmpHarness(
+  opts: { acs?: AcsConfigInput; fleet?: Omit<FleetOptions, 'acsUrl'>; provision?: boolean } = {},
+) {
   const db = await createTestDatabase();
   const log = createLogger({ name: 'test-acs', level: 'warn' });
   const cipher = new CredentialCipher('test-credential-key');
   const registry = new SchemaRegistry();
   const gate = createSchemaGate(registry);
   const batcher = new WriteBatcher(db.db);
-  const acs = new AcsServer({ pool: db.pool, db: db.db, batcher, gate, cipher, log }, { port: 0, retryBaseMs: 0, ...opts.acs });
+  const acs = new AcsServer(
+    { pool: db.pool, db: db.db, batcher, gate, cipher, log },
+    { port: 0, retryBaseMs: 0, ...opts.acs },
+  );
   await acs.listen();
-  const requester = new ConnectionRequester({ pool: db.pool, cipher, log, minIntervalMs: 0, timeoutMs: 1_000 });
+  const requester = new ConnectionRequester({
+    pool: db.pool,
+    cipher,
+    log,
+    minIntervalMs: 0,
+    timeoutMs: 1_000,
+  });
   const executor: Executor = createCwmpExecutor({ pool: db.pool, gate, requester });
   let fleet: SimFleet | null = null;
   if (opts.fleet) {
@@ -51,7 +62,11 @@ export async function startCwmpHarness(opts: { acs?: AcsConfigInput; fleet?: Omi
     batcher,
     requester,
     fleet: fleet as SimFleet,
-    async waitFor(ref: StepRef, pred: (s: DeviceTaskStatus[]) => boolean, timeoutMs = 10_000): Promise<DeviceTaskStatus[]> {
+    async waitFor(
+      ref: StepRef,
+      pred: (s: DeviceTaskStatus[]) => boolean,
+      timeoutMs = 10_000,
+    ): Promise<DeviceTaskStatus[]> {
       const end = Date.now() + timeoutMs;
       for (;;) {
         const s = await executor.status(ref);
