@@ -97,9 +97,7 @@ abstract class BaseEngine implements PolicyEngine {
 
   async decide(input: unknown): Promise<EvaluatedDecision> {
     const started = performance.now();
-    // Canonical text is both what is hashed and what is evaluated: the hash names exactly that input.
-    const json = canonicalJson(input);
-    const stamp = (decision: PolicyDecision): EvaluatedDecision => ({
+    const stamp = (json: string, decision: PolicyDecision): EvaluatedDecision => ({
       decision,
       engine: this.engine,
       inputHash: sha256Hex(json),
@@ -112,27 +110,35 @@ abstract class BaseEngine implements PolicyEngine {
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const where = issue?.path.join('.') || '(root)';
-      return stamp(
-        failClosed('input_invalid', `policy input ${where}: ${issue?.message ?? 'invalid'}`, where),
+      const decision = failClosed(
+        'input_invalid',
+        `policy input ${where}: ${issue?.message ?? 'invalid'}`,
+        where,
       );
+      return stamp(canonicalJson(input), decision);
     }
+    // zod emits keys in schema order, so this text is canonical for a valid input; the hash names
+    // exactly the text that is evaluated.
+    const json = JSON.stringify(parsed.data);
     let raw: unknown;
     try {
       raw = await this.evaluateJson(json);
     } catch (err) {
-      return stamp(failClosed('policy_error', `policy evaluation failed: ${errorText(err)}`));
+      return stamp(json, failClosed('policy_error', `policy evaluation failed: ${errorText(err)}`));
     }
-    if (raw === undefined) return stamp(failClosed('policy_undefined', 'the policy returned no decision'));
+    if (raw === undefined)
+      return stamp(json, failClosed('policy_undefined', 'the policy returned no decision'));
     const decision = PolicyDecision.safeParse(raw);
     if (!decision.success) {
       return stamp(
+        json,
         failClosed(
           'policy_result_invalid',
           `the policy's decision has the wrong shape: ${decision.error.message}`,
         ),
       );
     }
-    return stamp(decision.data);
+    return stamp(json, decision.data);
   }
 }
 

@@ -18,9 +18,9 @@ deny contains {"code": "fleet_share_too_large", "message": msg} if {
 }
 
 deny contains {"code": "topology_share_too_large", "message": msg} if {
+	cap := caps.max_topology_share
 	some t in input.cohort.topology
-	t.total > 0
-	t.count / t.total > caps.max_topology_share
+	t.count > t.total * cap
 	msg := sprintf(
 		"cohort covers %d of %d devices on %s %s, above %d%% for risk class %s",
 		[t.count, t.total, t.kind, t.id, round(caps.max_topology_share * 100), risk_class],

@@ -8,19 +8,24 @@ protected_prefixes := [
 	"Device.LocalAgent.Controller.",
 ]
 
+# Compared case-insensitively; each path is lowered once.
+lower_protected := [lower(p) | some p in protected_prefixes]
+
+lowered_paths := {p: lower(p) | some p in all_paths}
+
 secret_words := ["password", "passphrase", "presharedkey", "secret", "wepkey"]
 
 deny contains {"code": "protected_path", "message": msg, "path": p} if {
-	some p in all_paths
-	some prefix in protected_prefixes
-	touches(p, prefix)
-	msg := sprintf("%s is under %s, which no change may touch", [p, prefix])
+	some p, lp in lowered_paths
+	some i, prefix in lower_protected
+	touches(lp, prefix)
+	msg := sprintf("%s is under %s, which no change may touch", [p, protected_prefixes[i]])
 }
 
-# Case-insensitive, and an ancestor counts (deleting Device.LocalAgent. removes its controllers).
-touches(p, prefix) if startswith(lower(p), lower(prefix))
+# An ancestor counts too (deleting Device.LocalAgent. removes its controllers).
+touches(lp, prefix) if startswith(lp, prefix)
 
-touches(p, prefix) if startswith(lower(prefix), lower(with_dot(p)))
+touches(lp, prefix) if startswith(prefix, with_dot(lp))
 
 # Plans are bound to exact paths; search expressions and wildcards are resolved before policy.
 deny contains {"code": "unresolved_path", "message": msg, "path": p} if {

@@ -1,26 +1,27 @@
 # Risk class factors. Longest matching prefix decides a path's class; unknown paths are medium.
 package fleetbrain
 
-path_classes := [
-	{"prefix": "Device.WiFi.", "class": "low"},
-	{"prefix": "Device.Time.", "class": "low"},
-	{"prefix": "Device.UserInterface.", "class": "low"},
-	{"prefix": "Device.DeviceInfo.", "class": "medium"},
-	{"prefix": "Device.Users.", "class": "medium"},
-	{"prefix": "Device.Ethernet.", "class": "medium"},
-	{"prefix": "Device.Hosts.", "class": "low"},
-	{"prefix": "Device.DHCPv4.", "class": "high"},
-	{"prefix": "Device.DHCPv6.", "class": "high"},
-	{"prefix": "Device.DNS.", "class": "high"},
-	{"prefix": "Device.IP.", "class": "high"},
-	{"prefix": "Device.Routing.", "class": "high"},
-	{"prefix": "Device.Firewall.", "class": "high"},
-	{"prefix": "Device.NAT.", "class": "high"},
-	{"prefix": "Device.PPP.", "class": "critical"},
-	{"prefix": "Device.Optical.", "class": "critical"},
-	{"prefix": "Device.DSL.", "class": "critical"},
-	{"prefix": "Device.X_", "class": "high"},
-]
+# Keyed by the object under Device. (Device.IP.Interface.1.Enable -> "IP"); vendor objects (X_...)
+# are high. A map lookup per path keeps the decision cheap for large changes.
+object_classes := {
+	"WiFi": "low",
+	"Time": "low",
+	"UserInterface": "low",
+	"Hosts": "low",
+	"DeviceInfo": "medium",
+	"Users": "medium",
+	"Ethernet": "medium",
+	"DHCPv4": "high",
+	"DHCPv6": "high",
+	"DNS": "high",
+	"IP": "high",
+	"Routing": "high",
+	"Firewall": "high",
+	"NAT": "high",
+	"PPP": "critical",
+	"Optical": "critical",
+	"DSL": "critical",
+}
 
 # Switching these off can cut a device off from management: always critical.
 uplink_prefixes := [
@@ -31,19 +32,15 @@ uplink_prefixes := [
 	"Device.DSL.Line.",
 ]
 
-path_class(p) := pc[count(pc) - 1].class if {
-	pc := [c | some c in sort_by_prefix_len; startswith(p, c.prefix)]
-	count(pc) > 0
-}
+path_class(p) := c if {
+	parts := split(p, ".")
+	parts[0] == "Device"
+	c := object_class(parts[1])
+} else := "medium"
 
-else := "medium"
+object_class(o) := object_classes[o]
 
-# Ascending prefix length, so the last match is the most specific one.
-sort_by_prefix_len := [c |
-	some n in sort({count(x.prefix) | some x in path_classes})
-	some c in path_classes
-	count(c.prefix) == n
-]
+object_class(o) := "high" if startswith(o, "X_")
 
 risk_factors contains {"source": "path", "class": path_class(p), "detail": p} if {
 	some p in all_paths
