@@ -97,7 +97,7 @@ describe('firmware over USP: Download() and Activate() complete by OperationComp
       sink.events.some((e) => e.kind === 'transfer_complete' && e.payload.commandKey === 'dl-bad'),
     );
     const ev = sink.events.find((e) => e.kind === 'transfer_complete' && e.payload.commandKey === 'dl-bad');
-    expect(ev?.payload.faultCode).toBe(9018);
+    expect(ev?.payload?.faultCode).toBe(9018);
   });
 
   it('Download() of an unreachable URL reports fault 9010 (download failure)', async () => {
@@ -110,8 +110,8 @@ describe('firmware over USP: Download() and Activate() complete by OperationComp
       sink.events.some((e) => e.kind === 'transfer_complete' && e.payload.commandKey === 'dl-404'),
     );
     expect(
-      sink.events.find((e) => e.payload.commandKey === 'dl-404' && e.kind === 'transfer_complete')?.payload
-        .faultCode,
+      sink.events.find((e) => e.payload?.commandKey === 'dl-404' && e.kind === 'transfer_complete')?.payload
+        ?.faultCode,
     ).toBe(9010);
   });
 });

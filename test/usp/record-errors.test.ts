@@ -277,7 +277,7 @@ describe('TR-369 handling over WebSocket (controller is the server)', () => {
     await until('one NotifyResp', () => got.length === 1);
     await new Promise((r) => setTimeout(r, 200));
     expect(got).toHaveLength(1);
-    expect(sink.events.map((e) => e.payload.msgId)).toEqual(['real']);
+    expect(sink.events.map((e) => e.payload?.msgId)).toEqual(['real']);
     expect(controller.stats.ignored.from_id_mismatch).toBe(1);
     a.ws.close();
   });
