@@ -1,6 +1,9 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
+import path from 'node:path';
 import { CORE_SCHEMAS, loadCompiledSchema } from '../datamodel/compiled.js';
+import { corpusDir } from '../datamodel/corpus.js';
+import { importDataModel } from '../datamodel/importer.js';
 import { compileChecker } from '../datamodel/checkers.js';
 import { fillInstances } from '../datamodel/paths.js';
 import type { ChangeInput, CompiledSchema, ParamDef, ValidationCode } from '../datamodel/types.js';
@@ -193,6 +196,22 @@ const bench: Benchmark = async (args) => {
     best = Math.max(best, items.length / el);
   }
   const mean = (items.length * rounds) / wall;
+
+  // Import times (acceptance: a full file under 5 s). Reported here because tests never assert on time.
+  const imports: Array<{ metric: string; value: number; target: string }> = [];
+  for (const f of [
+    'tr-181-2-17-0-cwmp-full.xml',
+    'tr-181-2-16-0-usp-full.xml',
+    'modular-2-19-1/tr-181-2-19-1-cwmp.xml',
+  ]) {
+    const s = performance.now();
+    importDataModel(path.join(corpusDir(), f));
+    imports.push({
+      metric: `import ${path.basename(f)} (ms)`,
+      value: Math.round(performance.now() - s),
+      target: f.includes('full') ? '< 5000' : '',
+    });
+  }
   const perCpu = (items.length * rounds) / cpu;
   const invalidCount = items.length - (got.get('ok') ?? 0);
   const metrics = {
@@ -210,6 +229,7 @@ const bench: Benchmark = async (args) => {
     { metric: 'invalid_share', value: Number(metrics.invalid_share.toFixed(3)), target: '>= 0.20' },
     { metric: 'schema_load_ms (JSON + checkers)', value: metrics.schema_load_ms, target: '' },
     { metric: 'rss_mb', value: metrics.rss_mb, target: '' },
+    ...imports,
     ...['ok', ...kinds].map((k) => ({
       metric: `items ${k} (generated / reported)`,
       value: `${expected.get(k) ?? 0} / ${got.get(k) ?? 0}`,
