@@ -240,8 +240,10 @@ export class AcsServer {
       return;
     }
     const cookie = cookieOf(req);
-    const existing = (cookie ? this.sessions.get(cookie) : undefined) ?? this.bySocket.get(req.socket);
-    const session = existing && !existing.ended ? existing : undefined;
+    const byCookie = cookie ? this.sessions.get(cookie) : undefined;
+    // Without a cookie, the TCP connection identifies the session (CPEs without cookie support).
+    const bySocket = byCookie ? undefined : this.bySocket.get(req.socket);
+    let session = (byCookie ?? bySocket)?.ended ? undefined : (byCookie ?? bySocket);
 
     if (!session && this.sessions.size >= this.config.maxSessions) {
       // Admission control: shed new sessions cheaply, before reading or authenticating anything.
@@ -261,6 +263,17 @@ export class AcsServer {
     if (body === null) {
       res.writeHead(413, { 'content-length': '0', connection: 'close' }).end();
       return;
+    }
+    // A pooled connection reused by another client: an Inform always opens a new session.
+    if (session && session === bySocket && /<([A-Za-z0-9_-]+:)?Inform[\s>/]/.test(body)) {
+      session = undefined;
+      if (this.sessions.size >= this.config.maxSessions) {
+        this.stats.rejected503 += 1;
+        res
+          .writeHead(503, { 'retry-after': String(this.config.retryAfterSeconds), 'content-length': '0' })
+          .end();
+        return;
+      }
     }
     if (session) return this.send(res, await this.inSession(session, body));
 

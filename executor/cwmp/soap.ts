@@ -114,7 +114,7 @@ const parser = new XMLParser({
   ignoreDeclaration: true,
   ignorePiTags: true,
   processEntities: true,
-  htmlEntities: false,
+  htmlEntities: true,
   isArray: (name) => ARRAY_TAGS.has(local(name)),
 });
 

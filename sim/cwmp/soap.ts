@@ -110,6 +110,7 @@ const parser = new XMLParser({
   ignoreAttributes: false,
   attributeNamePrefix: '@_',
   removeNSPrefix: true,
+  htmlEntities: true,
   parseTagValue: false,
   trimValues: true,
   isArray: (name) => ['ParameterValueStruct', 'string'].includes(name),
