@@ -2,8 +2,10 @@ import { Command } from 'commander';
 import { ConfigError } from '../platform/config.js';
 import { ToolError } from '../platform/tools.js';
 import { apiCommand } from './api.js';
+import { auditCommand } from './audit.js';
 import { devCommand } from './dev.js';
 import { migrateCommand } from './migrate.js';
+import { usersCommand } from './users.js';
 import { workerCommand } from './worker.js';
 
 const program = new Command('fleetbrain')
@@ -14,6 +16,8 @@ devCommand(program);
 apiCommand(program);
 workerCommand(program);
 migrateCommand(program);
+usersCommand(program);
+auditCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // Expected failures are one line; anything else keeps its stack for a bug report.
