@@ -22,7 +22,8 @@ export function benchInput(): PolicyInput {
       [`Device.DeviceInfo.X_Vendor_Tag${i}`, `t${i}`],
     ] as const;
     const [path, value] = paths[i % paths.length]!;
-    return { path, value };
+    // One DNS change makes the class high, so the per-topology-element cap is evaluated.
+    return i === 19 ? { path: 'Device.DNS.Client.Server.1.DNSServer', value: '192.0.2.53' } : { path, value };
   });
   const fleet = 1_000_000;
   const size = 20_000;

@@ -58,21 +58,34 @@ export const Change = z
     { message: 'the change sets, adds or deletes nothing', path: ['parameters'] },
   );
 
+const isCount = (n: number) => Number.isInteger(n) && n >= 0;
+
+/**
+ * Counts in the (large) strata and topology arrays, checked in one pass: per-field `.int()`
+ * checks cost more than the policy evaluation itself at 200 elements.
+ */
+function countsValid(items: Array<{ count: number; total?: number }>, ctx: z.RefinementCtx): void {
+  items.forEach((t, i) => {
+    if (!isCount(t.count))
+      ctx.addIssue({ code: 'custom', message: 'not a non-negative integer', path: [i, 'count'] });
+    if (t.total === undefined) return;
+    if (!isCount(t.total))
+      ctx.addIssue({ code: 'custom', message: 'not a non-negative integer', path: [i, 'total'] });
+    else if (t.count > t.total)
+      ctx.addIssue({ code: 'custom', message: 'count exceeds total', path: [i, 'count'] });
+  });
+}
+
 export const Cohort = z
   .strictObject({
     size: z.number().int().nonnegative(),
     fleet_size: z.number().int().positive(),
     /** Device strata (e.g. model × firmware × region) with the cohort's device count in each. */
-    strata: z.array(z.strictObject({ key: z.string(), count: z.number().int().nonnegative() })),
+    strata: z.array(z.strictObject({ key: z.string(), count: z.number() })).superRefine(countsValid),
     /** Topology elements (region, OLT, PON port, BNG…): cohort devices on it and all devices on it. */
-    topology: z.array(
-      z.strictObject({
-        kind: z.string(),
-        id: z.string(),
-        count: z.number().int().nonnegative(),
-        total: z.number().int().nonnegative(),
-      }),
-    ),
+    topology: z
+      .array(z.strictObject({ kind: z.string(), id: z.string(), count: z.number(), total: z.number() }))
+      .superRefine(countsValid),
   })
   .refine((c) => c.size <= c.fleet_size, { message: 'cohort size exceeds fleet size', path: ['size'] });
 

@@ -8,24 +8,22 @@ protected_prefixes := [
 	"Device.LocalAgent.Controller.",
 ]
 
-# Compared case-insensitively; each path is lowered once.
+# Compared case-insensitively, on each path lowered once and given a trailing dot.
 lower_protected := [lower(p) | some p in protected_prefixes]
 
-lowered_paths := {p: lower(p) | some p in all_paths}
-
-secret_words := ["password", "passphrase", "presharedkey", "secret", "wepkey"]
+path_keys := {p: with_dot(lower(p)) | some p in all_paths}
 
 deny contains {"code": "protected_path", "message": msg, "path": p} if {
-	some p, lp in lowered_paths
+	some p, key in path_keys
 	some i, prefix in lower_protected
-	touches(lp, prefix)
+	touches(key, prefix)
 	msg := sprintf("%s is under %s, which no change may touch", [p, protected_prefixes[i]])
 }
 
-# An ancestor counts too (deleting Device.LocalAgent. removes its controllers).
-touches(lp, prefix) if startswith(lp, prefix)
+touches(key, prefix) if startswith(key, prefix)
 
-touches(lp, prefix) if startswith(prefix, with_dot(lp))
+# An ancestor counts too (deleting Device.LocalAgent. removes its controllers).
+touches(key, prefix) if startswith(prefix, key)
 
 # Plans are bound to exact paths; search expressions and wildcards are resolved before policy.
 deny contains {"code": "unresolved_path", "message": msg, "path": p} if {
@@ -35,18 +33,21 @@ deny contains {"code": "unresolved_path", "message": msg, "path": p} if {
 	msg := sprintf("%s is a wildcard or search path; resolve it to instance paths first", [p])
 }
 
+secret_words := ["password", "passphrase", "presharedkey", "secret", "wepkey"]
+
 deny contains {"code": "sensitive_path", "message": msg, "path": p.path} if {
 	some p in parameters
-	secret_param(p.path)
+	secret_param(path_keys[p.path])
 	not secrets_granted
 	msg := sprintf("%s is a credential; only a secrets_admin may set it, with sensitive_allowed", [p.path])
 }
 
-secret_param(path) if {
-	parts := split(path, ".")
-	leaf := lower(parts[count(parts) - 1])
+# The parameter's name (last segment) names a credential; the cheap whole-path test goes first.
+secret_param(key) if {
 	some w in secret_words
-	contains(leaf, w)
+	contains(key, w)
+	parts := split(key, ".")
+	contains(parts[count(parts) - 2], w)
 }
 
 # Explicit, human, and never the planner.
@@ -59,34 +60,34 @@ secrets_granted if {
 
 deny contains {"code": "remote_access", "message": msg, "path": p.path} if {
 	some p in parameters
-	opens_remote_access(p)
+	opens_remote_access(path_keys[p.path], p.value)
 	msg := sprintf("%s=%s would open remote access to the device", [p.path, json.marshal(p.value)])
 }
 
 deny contains {"code": "remote_access", "message": msg, "path": p} if {
 	some p in add_objects
-	startswith(lower(with_dot(p)), "device.nat.portmapping.")
+	startswith(path_keys[p], "device.nat.portmapping.")
 	msg := sprintf("adding %s would open an inbound port", [p])
 }
 
 # Anything under RemoteAccess except switching it off.
-opens_remote_access(p) if {
-	startswith(lower(p.path), "device.userinterface.remoteaccess.")
-	not remote_access_off(p)
+opens_remote_access(key, value) if {
+	startswith(key, "device.userinterface.remoteaccess.")
+	not remote_access_off(key, value)
 }
 
-opens_remote_access(p) if {
-	startswith(lower(p.path), "device.nat.portmapping.")
-	endswith(lower(p.path), ".enable")
-	not falsy(p.value)
+opens_remote_access(key, value) if {
+	startswith(key, "device.nat.portmapping.")
+	endswith(key, ".enable.")
+	not falsy(value)
 }
 
-opens_remote_access(p) if {
-	lower(p.path) == "device.firewall.enable"
-	falsy(p.value)
+opens_remote_access(key, value) if {
+	key == "device.firewall.enable."
+	falsy(value)
 }
 
-remote_access_off(p) if {
-	lower(p.path) == "device.userinterface.remoteaccess.enable"
-	falsy(p.value)
+remote_access_off(key, value) if {
+	key == "device.userinterface.remoteaccess.enable."
+	falsy(value)
 }
