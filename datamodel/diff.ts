@@ -34,11 +34,20 @@ function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+/**
+ * Internal protocol variants of a named type ("_AliasCWMP", "_AliasUSP") are what modular files
+ * reference where full files say "Alias"; compare them by their public name so this is not drift.
+ */
+function publicTypeName(name: string | undefined): string | undefined {
+  if (!name?.startsWith('_')) return name;
+  return name.slice(1).replace(/(CWMP|USP|Common)$/, '');
+}
+
 /** The facets that make drift: type, its facets, access, default, status and the protection flags. */
 function paramFields(p: ParamDef): Record<string, unknown> {
   return {
     type: p.t.base,
-    dataType: p.t.named?.[0],
+    dataType: publicTypeName(p.t.named?.[0]),
     ranges: p.t.ranges,
     sizes: p.t.sizes,
     enumeration: p.t.enums,
