@@ -71,6 +71,18 @@ describe('hash-chained audit log', () => {
     expect((await auditHead(db.db)).seq).toBe(1);
   });
 
+  it('refuses UPDATE, DELETE and TRUNCATE even to the table owner while the append-only triggers are on', async () => {
+    await seed(db, 2);
+    for (const statement of [
+      'UPDATE audit_log SET action = $$x.y$$',
+      'DELETE FROM audit_log',
+      'TRUNCATE audit_log',
+    ]) {
+      await expect(db.pool.query(statement)).rejects.toThrow(/append-only/);
+    }
+    expect((await verifyAudit(db.db)).entries).toBe(2);
+  });
+
   it('finds a row edited directly in the database', async () => {
     await seed(db, 5);
     expect((await verifyAudit(db.db)).ok).toBe(true);
