@@ -11,6 +11,7 @@ import { registerErrorHandling } from './errors.js';
 import type { ReadinessCheck } from './readiness.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
+import { fleetRoutes } from './routes/fleet.js';
 import { healthRoutes } from './routes/health.js';
 import { identityRoutes } from './routes/identity.js';
 
@@ -56,4 +57,5 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
   await fastify.register(identityRoutes, { db: deps.db.db });
   await fastify.register(approvalRoutes, { db: deps.db.db, temporal: deps.temporal.client });
   await fastify.register(auditRoutes, { db: deps.db.db });
+  await fastify.register(fleetRoutes, { db: deps.db.db });
 }
