@@ -5,8 +5,10 @@ import {
   type GateParams,
   type OutcomeCounts,
   evaluateGate,
+  gateParamsFromSpec,
 } from './gate.js';
 import { createPrng } from './prng.js';
+import { gateSpecSchema } from './spec.js';
 
 const params: GateParams = {
   theta: 0.005,
@@ -28,6 +30,15 @@ function counts(success: number, brick: number, extra: Partial<OutcomeCounts> = 
 const ctl = (observed: number, silent: number): ControlCounts => ({ observed, silent });
 
 describe('evaluateGate', () => {
+  it('takes its parameters from the spec (α = 1 − confidence)', () => {
+    const p = gateParamsFromSpec(
+      gateSpecSchema.parse({ theta: 0.005, confidence: 0.99, hardCeilingBricked: 30 }),
+    );
+    expect(p.alpha).toBeCloseTo(0.01, 12);
+    expect(p.abortScope).toBe('failing-strata');
+    expect(p.hardCeilingBricked).toBe(30);
+  });
+
   it('keeps sampling with little data', () => {
     const g = evaluateGate({ m1: counts(100, 0) }, { m1: ctl(25_000, 50) }, params, ctx);
     expect(g.decision).toBe('continue');

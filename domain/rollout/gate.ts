@@ -28,6 +28,7 @@ import {
   shownBelow,
   upperBound,
 } from './sequential.js';
+import type { GateSpec } from './spec.js';
 
 export interface OutcomeCounts {
   success: number;
@@ -105,6 +106,18 @@ export interface GateResult {
   haltStrata: string[];
   /** The stated family-wise false-abort rate this evaluation was made at. */
   familyWiseFalseAbortRate: number;
+}
+
+/** Gate parameters as a rollout spec states them (α = 1 − confidence). */
+export function gateParamsFromSpec(gate: GateSpec): GateParams {
+  return {
+    theta: gate.theta,
+    alpha: 1 - gate.confidence,
+    degradedThreshold: gate.degradedThreshold,
+    revertedThreshold: gate.revertedThreshold,
+    hardCeilingBricked: gate.hardCeilingBricked,
+    abortScope: gate.abortScope,
+  };
 }
 
 const EMPTY_CONTROL: ControlCounts = { observed: 0, silent: 0 };
