@@ -171,6 +171,7 @@ function itemChecker(t: TypeSpec): Checker {
   const enumText = enums
     ? `one of ${[...enums].slice(0, 12).join(', ')}${enums.size > 12 ? ', ...' : ''}`
     : '';
+  const readOnlyEnums = t.enumsReadOnly && t.enumsReadOnly.length > 0 ? new Set(t.enumsReadOnly) : undefined;
   const pattern = t.patterns && t.patterns.length > 0 ? compilePatterns(t.patterns) : undefined;
   const patternText = t.patterns?.map((p) => (p === '' ? '<empty>' : p)).join(' | ') ?? '';
   const numeric =
@@ -192,6 +193,12 @@ function itemChecker(t: TypeSpec): Checker {
     }
     if (enums && !enums.has(v))
       return { code: 'enumeration', message: `value not in enumeration: expected ${enumText}` };
+    if (readOnlyEnums?.has(v)) {
+      return {
+        code: 'enumeration',
+        message: 'value is a readOnly enumeration value: only the device reports it',
+      };
+    }
     if (pattern && !pattern.test(v))
       return { code: 'pattern', message: `value does not match pattern ${patternText}` };
     if (ranges) {

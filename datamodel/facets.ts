@@ -29,6 +29,7 @@ export interface Facets {
   ranges?: Range[];
   sizes?: Size[];
   enums?: string[];
+  enumsReadOnly?: string[];
   patterns?: string[];
   units?: string;
   pathRef?: TypeSpec['pathRef'];
@@ -62,6 +63,8 @@ export function readFacets(el: XmlElement): Facets {
       }
       case 'enumeration':
         if (a.value !== undefined) f.enums = [...(f.enums ?? []), a.value];
+        if (a.value !== undefined && a.access === 'readOnly')
+          f.enumsReadOnly = [...(f.enumsReadOnly ?? []), a.value];
         break;
       case 'pattern':
         if (a.value !== undefined) f.patterns = [...(f.patterns ?? []), a.value];
@@ -95,7 +98,11 @@ export function applyFacets(t: TypeSpec, f: Facets): TypeSpec {
   const out: TypeSpec = { ...t };
   if (f.ranges) out.ranges = f.ranges;
   if (f.sizes) out.sizes = f.sizes;
-  if (f.enums) out.enums = f.enums;
+  if (f.enums) {
+    out.enums = f.enums;
+    if (f.enumsReadOnly) out.enumsReadOnly = f.enumsReadOnly;
+    else delete out.enumsReadOnly;
+  }
   if (f.patterns) out.patterns = f.patterns;
   if (f.units !== undefined) out.units = f.units;
   if (f.pathRef) out.pathRef = f.pathRef;
@@ -108,6 +115,9 @@ export function mergeModification(old: TypeSpec, next: TypeSpec): TypeSpec {
   if (old.base !== next.base || (next.named?.[0] ?? '') !== (old.named?.[0] ?? '')) return next;
   const out: TypeSpec = { ...old, ...next };
   if (old.enums && next.enums) out.enums = [...new Set([...old.enums, ...next.enums])];
+  if (old.enumsReadOnly || next.enumsReadOnly) {
+    out.enumsReadOnly = [...new Set([...(old.enumsReadOnly ?? []), ...(next.enumsReadOnly ?? [])])];
+  }
   if (old.patterns && next.patterns) out.patterns = [...new Set([...old.patterns, ...next.patterns])];
   if (old.list && next.list) out.list = { ...old.list, ...next.list };
   return out;

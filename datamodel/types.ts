@@ -35,6 +35,8 @@ export const TypeSpec = z.object({
   /** OR-ed sizes (applies to each item of a list, or to the whole string). */
   sizes: z.array(Size).optional(),
   enums: z.array(z.string()).optional(),
+  /** Enumeration values only the device may report (enumeration access="readOnly"). */
+  enumsReadOnly: z.array(z.string()).optional(),
   /** OR-ed regular expressions (whole-value match). */
   patterns: z.array(z.string()).optional(),
   units: z.string().optional(),

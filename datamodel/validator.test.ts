@@ -222,6 +222,16 @@ describe('paths, instances and access', () => {
 });
 
 describe('shipped core schema', () => {
+  it('refuses readOnly enumeration values (DiagnosticsState=Complete) but accepts Requested', () => {
+    const s = loadCoreSchema('tr-181-2-19-1-cwmp');
+    const r = validate(s, [
+      { path: 'Device.IP.Diagnostics.IPPing.DiagnosticsState', value: 'Requested' },
+      { path: 'Device.IP.Diagnostics.IPPing.DiagnosticsState', value: 'Complete' },
+    ]).results;
+    expect(r.map((x) => x.code)).toEqual(['ok', 'enumeration']);
+    expect(r[1]?.message).toMatch(/readOnly enumeration value/);
+  });
+
   it('validates TR-181 2.19.1 CWMP paths', () => {
     const s = loadCoreSchema('tr-181-2-19-1-cwmp');
     const r = validate(s, [
