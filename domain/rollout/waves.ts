@@ -112,6 +112,7 @@ export function planWaves(
   // Deferred by the per-element cap; they go first in the next step.
   let carry: CohortDevice[] = [];
 
+  const stagesOf = new Map<number, number>();
   const emit = (wave: number, devs: CohortDevice[]) => {
     const perWave = spec.rateCaps.perWave ?? Number.POSITIVE_INFINITY;
     for (let i = 0; i < devs.length; i += perWave) {
@@ -121,7 +122,8 @@ export function planWaves(
         const s = stratumOf.get(d.id)!;
         perStratum[s] = (perStratum[s] ?? 0) + 1;
       }
-      const stage = waves.filter((w) => w.wave === wave).length;
+      const stage = stagesOf.get(wave) ?? 0;
+      stagesOf.set(wave, stage + 1);
       waves.push({ wave, stage, deviceIds: chunk.map((d) => d.id), perStratum });
     }
   };
@@ -129,13 +131,13 @@ export function planWaves(
   let wave = 0;
   for (let step = 0; step < fractions.length || carry.length > 0; step++) {
     const f = fractions[Math.min(step, fractions.length - 1)]!;
-    let take: CohortDevice[] = [...carry];
+    let take: CohortDevice[] = carry;
     carry = [];
     for (const s of strata) {
       const list = ordered.get(s.id)!;
       const target = Math.max(1, Math.min(list.length, Math.ceil(f * list.length)));
       const from = cursor.get(s.id)!;
-      if (target > from) take.push(...list.slice(from, target));
+      for (let i = from; i < target; i++) take.push(list[i]!);
       cursor.set(s.id, Math.max(from, target));
     }
     if (topoCap !== undefined) {
