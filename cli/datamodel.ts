@@ -38,6 +38,13 @@ export function datamodelCommand(program: Command): void {
     .option('--protocol <cwmp|usp>', 'override the protocol flavour guessed from the spec')
     .option('--search <dir...>', 'extra folders to look for imported files in')
     .action((files: string[], flags: ImportFlags) => {
+      if (flags.protocol && flags.protocol !== 'cwmp' && flags.protocol !== 'usp') {
+        process.stderr.write(
+          `fleetbrain datamodel: --protocol must be cwmp or usp, not ${JSON.stringify(flags.protocol)}\n`,
+        );
+        process.exitCode = 2;
+        return;
+      }
       const out = flags.out ?? '.';
       mkdirSync(out, { recursive: true });
       for (const f of files) {
