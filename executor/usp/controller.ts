@@ -80,6 +80,11 @@ export interface UspControllerOptions {
   register?: (info: AgentInfo) => Promise<string>;
   /** Inventory device id of an endpoint, when known (a device moved from CWMP keeps its id). */
   deviceIdOf?: (endpointId: string) => string | undefined;
+  /** Looks an endpoint's device id up (once per endpoint) before its first event is stored. */
+  resolveDeviceId?: (
+    endpointId: string,
+    hint?: { oui: string; serialNumber: string },
+  ) => Promise<string | undefined>;
   /** MQTT topic of an agent the controller has not heard from yet. */
   agentTopic?: (endpointId: string) => string;
   /** Agents already onboarded (their subscriptions exist), e.g. loaded from the database. */
@@ -123,6 +128,7 @@ export class UspController {
   private readonly deviceIds = new Map<string, string>();
   /** Notifies already persisted (agent retries after a lost NotifyResp must not be stored twice). */
   private readonly persisted = new Map<string, number>();
+  private readonly inflight = new Map<string, Promise<boolean>>();
   private counter = 0;
   readonly stats = {
     ignored: {} as Partial<Record<IgnoreReason, number>>,
@@ -428,6 +434,13 @@ export class UspController {
     const { from, msg } = ctx;
     this.stats.notifies += 1;
     const key = `${from}\u0000${msg.header.msg_id}`;
+    if (!this.deviceIds.has(from) && this.opts.resolveDeviceId) {
+      const hint = notify.on_board_req
+        ? { oui: notify.on_board_req.oui, serialNumber: notify.on_board_req.serial_number }
+        : undefined;
+      const found = await this.opts.resolveDeviceId(from, hint).catch(() => undefined);
+      if (found) this.deviceIds.set(from, found);
+    }
     const deviceId = this.deviceIdFor(from);
     const ack = () =>
       notify.send_resp
@@ -435,22 +448,27 @@ export class UspController {
             .reply(responseMsg(msg.header.msg_id, 'notify_resp', { subscription_id: notify.subscription_id }))
             .catch(() => {})
         : undefined;
-    if (this.persisted.has(key)) {
+    const running = this.inflight.get(key);
+    if (this.persisted.has(key) || running) {
+      // A retry of a Notify already stored (or being stored): acknowledge it once that write held.
       this.stats.notifyDuplicates += 1;
+      if (running && !(await running)) return;
       await ack();
       return;
     }
-    try {
-      // Invariant 6: written before acknowledged. On failure no NotifyResp: the agent retries.
-      await this.opts.events.append(eventsForNotify(deviceId, from, msg.header.msg_id, notify));
-    } catch (err) {
-      this.stats.persistFailures += 1;
-      this.opts.log?.warn(
-        { err: (err as Error).message, agent: from },
-        'usp notify not persisted; not acknowledged',
-      );
-      return;
-    }
+    // Invariant 6: written before acknowledged. On failure no NotifyResp: the agent retries.
+    const write = this.opts.events.append(eventsForNotify(deviceId, from, msg.header.msg_id, notify)).then(
+      () => true,
+      (err: Error) => {
+        this.stats.persistFailures += 1;
+        this.opts.log?.warn({ err: err.message, agent: from }, 'usp notify not persisted; not acknowledged');
+        return false;
+      },
+    );
+    this.inflight.set(key, write);
+    const stored = await write;
+    this.inflight.delete(key);
+    if (!stored) return;
     this.persisted.set(key, Date.now());
     if (this.persisted.size > 200_000) this.prunePersisted();
     await ack();

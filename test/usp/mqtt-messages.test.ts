@@ -193,7 +193,9 @@ describe('USP over MQTT 5 through mosquitto: onboarding and every request messag
       },
     ]);
     const path = r.created_obj_results[0]?.oper_status.oper_success?.instantiated_path;
-    expect(path).toBe('Device.NAT.PortMapping.1.');
+    expect(path).toMatch(/^Device\.NAT\.PortMapping\.\d+\.$/);
+    const insts = await controller.getInstances(agent, ['Device.NAT.PortMapping.'], true);
+    expect(insts.req_path_results[0]?.curr_insts.map((i) => i.instantiated_obj_path)).toContain(path);
     expect((await created).notify.obj_creation?.obj_path).toBe(path);
     expect((await controller.get(agent, [`${path}Description`]))[`${path}Description`]).toBe('game');
 

@@ -1,0 +1,447 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { Logger } from '../../platform/logger.js';
+import type { Executor, Operation, TaskFault, TaskResult } from '../executor.js';
+import type { WriteBatcher } from '../persist.js';
+import { createQueueExecutor } from '../queue-executor.js';
+import type { SchemaGate } from '../schema-gate.js';
+import {
+  claimNext,
+  completeTask,
+  devicesNeedingSession,
+  expireDue,
+  failTask,
+  findByCommandKey,
+  markTriggered,
+  parkTask,
+  type Precheck,
+  type QueuedTask,
+  retryTask,
+} from '../task-queue.js';
+import type { AgentInfo, Notification, UspController } from './controller.js';
+import { isValidEndpointId, osEndpointId } from './endpoint-id.js';
+import { faultFrom, USP_ERR, UspRequestError } from './errors.js';
+import type { EventSink } from './event-sink.js';
+
+const FW = 'Device.DeviceInfo.FirmwareImage.';
+
+export interface UspDriverDeps {
+  pool: pg.Pool;
+  controller: UspController;
+  /** When given, writes need an exact schema for the device's firmware and must validate (invariant 3). */
+  gate?: SchemaGate;
+  log?: Logger;
+  /** Period of the loop that expires tasks and wakes devices with due work (retries, restarts). */
+  sweepMs?: number;
+  /** Backoff base for a task whose request timed out (the agent was unreachable). */
+  retryBaseMs?: number;
+}
+
+/** Persists USP notifications through the executor's shared write batcher (group commit). */
+export function batcherSink(batcher: WriteBatcher): EventSink {
+  return { append: (events) => batcher.write({ events }) };
+}
+
+/**
+ * Registers an onboarded agent in the inventory with protocol `usp`. A device already known by its
+ * OUI and serial number (e.g. it spoke CWMP before) keeps its inventory id, so its history, leases and
+ * ownership stay attached to it.
+ */
+export function inventoryRegistrar(
+  pool: pg.Pool,
+  batcher: WriteBatcher,
+): (info: AgentInfo) => Promise<string> {
+  return async (info) => {
+    const r = await pool.query<{ id: string }>(
+      `SELECT id FROM devices WHERE (oui = $1 AND serial_number = $2) OR id = $3 ORDER BY (id = $3) DESC LIMIT 1`,
+      [info.oui, info.serialNumber, info.endpointId],
+    );
+    const id = r.rows[0]?.id ?? info.endpointId;
+    await batcher.write({
+      devices: [
+        {
+          id,
+          oui: info.oui || 'unknown',
+          serialNumber: info.serialNumber || info.endpointId,
+          protocol: 'usp',
+          manufacturer: info.manufacturer,
+          productClass: info.productClass || undefined,
+          modelName: info.modelName,
+          hardwareVersion: info.hardwareVersion,
+          softwareVersion: info.softwareVersion,
+          dataModelRoot: 'Device.',
+          lastContactAt: new Date(),
+        },
+      ],
+      endpoints: [{ deviceId: id, protocol: 'usp' }],
+    });
+    return id;
+  };
+}
+
+/**
+ * The inventory id of an endpoint: the device itself, or the device with the same OUI and serial
+ * number (from the OnBoardRequest, or from an `os::<OUI>-<SerialNumber>` endpoint ID).
+ */
+export function deviceResolver(
+  pool: pg.Pool,
+): (eid: string, hint?: { oui: string; serialNumber: string }) => Promise<string | undefined> {
+  return async (eid, hint) => {
+    const os = /^os::([0-9A-Fa-f]{6})-(.+)$/.exec(eid);
+    const oui = hint?.oui ?? os?.[1];
+    const serial = hint?.serialNumber ?? (os?.[2] ? decodeURIComponent(os[2]) : undefined);
+    const r = await pool.query<{ id: string }>(
+      `SELECT id FROM devices WHERE id = $1 OR (oui = $2 AND serial_number = $3) ORDER BY (id = $1) DESC LIMIT 1`,
+      [eid, oui ?? null, serial ?? null],
+    );
+    return r.rows[0]?.id;
+  };
+}
+
+/**
+ * The USP `Executor`: the shared PostgreSQL task queue, leases and idempotency (queue-executor.ts),
+ * with USP requests as the session. A device is woken by sending it its next task; asynchronous
+ * operations (Download(), Activate(), Reboot()) are parked until their OperationComplete / Boot!.
+ */
+export function createUspExecutor(
+  deps: UspDriverDeps,
+): Executor & { start(): void; stop(): void; drain(deviceId: string): Promise<void> } {
+  const { pool, controller } = deps;
+  const draining = new Set<string>();
+  const again = new Set<string>();
+  let timer: NodeJS.Timeout | undefined;
+
+  const endpointOf = async (deviceId: string): Promise<string> => {
+    if (isValidEndpointId(deviceId)) return deviceId;
+    const r = await pool.query<{ oui: string; serial_number: string }>(
+      `SELECT oui, serial_number FROM devices WHERE id = $1`,
+      [deviceId],
+    );
+    const row = r.rows[0];
+    if (!row) throw new UspRequestError(USP_ERR.MESSAGE_FAILED, `device ${deviceId} is not in the inventory`);
+    return osEndpointId(row.oui, row.serial_number);
+  };
+
+  const precheck: Precheck = async (deviceIds, op) => {
+    const out = new Map<string, TaskFault>();
+    const r = await pool.query<{
+      id: string;
+      oui: string;
+      product_class: string | null;
+      software_version: string | null;
+      protocol: string;
+    }>(`SELECT id, oui, product_class, software_version, protocol FROM devices WHERE id = ANY($1::text[])`, [
+      deviceIds,
+    ]);
+    const byId = new Map(r.rows.map((x) => [x.id, x]));
+    for (const d of deviceIds) {
+      const row = byId.get(d);
+      if (row?.protocol !== 'usp') {
+        out.set(d, { reason: 'unknown_device', message: `device ${d} is not a USP device in the inventory` });
+        continue;
+      }
+      const fault = deps.gate?.checkWrite(
+        { oui: row.oui, productClass: row.product_class ?? '', softwareVersion: row.software_version ?? '' },
+        op,
+      );
+      if (fault) out.set(d, fault);
+    }
+    return out;
+  };
+
+  const firmwareBanks = async (eid: string) => {
+    const v = await controller.get(eid, [`${FW}*.Version`, `${FW}*.Status`]);
+    const banks: Array<{ instance: number; version: string; active: boolean }> = [];
+    for (const [k, value] of Object.entries(v)) {
+      const m = /^Device\.DeviceInfo\.FirmwareImage\.(\d+)\.Version$/.exec(k);
+      if (m)
+        banks.push({ instance: Number(m[1]), version: value, active: v[`${FW}${m[1]}.Status`] === 'Active' });
+    }
+    return banks.sort((a, b) => a.instance - b.instance);
+  };
+
+  /** Runs one task; returns whether the device's next task may follow right away. */
+  const run = async (t: QueuedTask, eid: string): Promise<'next' | 'stop'> => {
+    const op: Operation = t.operation;
+    const done = async (result: TaskResult) => {
+      await completeTask(pool, t.id, result);
+      return 'next' as const;
+    };
+    const fail = async (fault: TaskFault) => {
+      await failTask(pool, t.id, fault);
+      return 'next' as const;
+    };
+    try {
+      switch (op.kind) {
+        case 'setValues': {
+          const byObj = new Map<string, Array<{ param: string; value: string; required: boolean }>>();
+          for (const v of op.values) {
+            const i = v.path.lastIndexOf('.');
+            const obj = v.path.slice(0, i + 1);
+            byObj.set(obj, [
+              ...(byObj.get(obj) ?? []),
+              { param: v.path.slice(i + 1), value: v.value, required: true },
+            ]);
+          }
+          await controller.set(eid, {
+            allow_partial: false,
+            update_objs: [...byObj].map(([obj_path, param_settings]) => ({ obj_path, param_settings })),
+          });
+          return done({ status: 0 });
+        }
+        case 'getValues': {
+          const v = await controller.get(eid, op.paths);
+          return done({ values: Object.entries(v).map(([path, value]) => ({ path, value })) });
+        }
+        case 'addObject': {
+          const r = await controller.add(eid, [{ obj_path: op.path, param_settings: [] }]);
+          const res = r.created_obj_results[0]?.oper_status;
+          if (res?.oper_failure)
+            throw new UspRequestError(res.oper_failure.err_code, res.oper_failure.err_msg);
+          const inst = Number(/(\d+)\.$/.exec(res?.oper_success?.instantiated_path ?? '')?.[1]);
+          return done({ status: 0, ...(Number.isFinite(inst) ? { instance: inst } : {}) });
+        }
+        case 'deleteObject': {
+          const r = await controller.delete(eid, [op.path]);
+          const res = r.deleted_obj_results[0]?.oper_status;
+          if (res?.oper_failure)
+            throw new UspRequestError(res.oper_failure.err_code, res.oper_failure.err_msg);
+          return done({ status: 0 });
+        }
+        case 'download': {
+          const banks = await firmwareBanks(eid);
+          if (banks.some((b) => b.version === op.version)) {
+            return done({ alreadyApplied: true, transfer: { version: op.version } });
+          }
+          const target = banks.find((b) => !b.active) ?? banks[0];
+          if (!target)
+            return fail({
+              reason: 'device_fault',
+              code: USP_ERR.INVALID_PATH,
+              message: 'device has no FirmwareImage table',
+            });
+          await parkTask(pool, t.id, { transfer: { startTime: new Date().toISOString() } });
+          const r = await controller.operate(eid, `${FW}${target.instance}.Download()`, t.commandKey, {
+            URL: op.url,
+            AutoActivate: 'false',
+            FileSize: String(op.fileSize),
+            ...(op.checksum ? { CheckSumAlgorithm: 'SHA-256', CheckSum: op.checksum } : {}),
+            ...(op.username ? { Username: op.username } : {}),
+            ...(op.password ? { Password: op.password } : {}),
+          });
+          const failure = r.operation_results[0]?.cmd_failure;
+          if (failure) return fail({ reason: 'transfer', code: failure.err_code, message: failure.err_msg });
+          return 'stop';
+        }
+        case 'activateImage': {
+          const banks = await firmwareBanks(eid);
+          const bank = op.instance
+            ? banks.find((b) => b.instance === op.instance)
+            : banks.find((b) => b.version === op.version);
+          if (!bank || bank.version !== op.version) {
+            return fail({
+              reason: 'device_fault',
+              code: USP_ERR.INVALID_VALUE,
+              message: `no firmware image holds version ${op.version}`,
+            });
+          }
+          if (bank.active) return done({ alreadyApplied: true, transfer: { version: op.version } });
+          await parkTask(pool, t.id, {});
+          const windowEnd = Math.max(60, Math.floor((t.deadline.getTime() - Date.now()) / 1000));
+          await controller.operate(eid, `${FW}${bank.instance}.Activate()`, t.commandKey, {
+            'TimeWindow.1.Start': '0',
+            'TimeWindow.1.End': String(windowEnd),
+            'TimeWindow.1.Mode': 'AnyTime',
+            'TimeWindow.1.MaxRetries': '1',
+          });
+          return 'stop';
+        }
+        case 'reboot':
+        case 'factoryReset': {
+          await parkTask(pool, t.id, {});
+          await controller.operate(
+            eid,
+            op.kind === 'reboot' ? 'Device.Reboot()' : 'Device.FactoryReset()',
+            t.commandKey,
+          );
+          return 'stop';
+        }
+        case 'discover': {
+          const r = await controller.getSupportedDM(eid, [op.root ?? 'Device.'], {
+            commands: false,
+            events: false,
+          });
+          const params = r.req_obj_results
+            .flatMap((o) => o.supported_objs)
+            .reduce((n, o) => n + (o.supported_params?.length ?? 0), 0);
+          let registered = false;
+          if (deps.gate) {
+            const values = await controller.get(eid, ['Device.']);
+            const writable = new Set(
+              r.req_obj_results
+                .flatMap((o) => o.supported_objs)
+                .flatMap((o) =>
+                  (o.supported_params ?? [])
+                    .filter((p) => p.access === 'PARAM_READ_WRITE' || p.access === 'PARAM_WRITE_ONLY')
+                    .map((p) => `${o.supported_obj_path}${p.param_name}`),
+                ),
+            );
+            const dev = await pool.query<{
+              oui: string;
+              product_class: string | null;
+              software_version: string | null;
+            }>(`SELECT oui, product_class, software_version FROM devices WHERE id = $1`, [t.deviceId]);
+            const row = dev.rows[0];
+            if (row) {
+              registered = await deps.gate.registerDiscovered(
+                {
+                  oui: row.oui,
+                  productClass: row.product_class ?? '',
+                  softwareVersion: row.software_version ?? '',
+                },
+                Object.keys(values).map((path) => ({
+                  path,
+                  writable: writable.has(path.replace(/\.\d+(?=\.)/g, '.{i}')),
+                })),
+              );
+            }
+          }
+          return done({ discovered: { parameters: params, registered } });
+        }
+      }
+    } catch (err) {
+      if (err instanceof UspRequestError) {
+        const reason = op.kind === 'download' ? 'transfer' : 'device_fault';
+        await failTask(pool, t.id, faultFrom(err, reason));
+        return 'next';
+      }
+      // Timeouts and MTP failures are infrastructure, never device faults (invariant 5): retry later.
+      await retryTask(pool, t.id, (err as Error).message, deps.retryBaseMs);
+      return 'stop';
+    }
+    return 'next';
+  };
+
+  const drain = async (deviceId: string): Promise<void> => {
+    if (draining.has(deviceId)) {
+      again.add(deviceId);
+      return;
+    }
+    draining.add(deviceId);
+    try {
+      const eid = await endpointOf(deviceId);
+      await markTriggered(
+        pool,
+        deviceId,
+        'usp_message',
+        controller.knownRoute(eid) ? 'sent' : 'sent (route unknown yet)',
+      );
+      const session = `usp:${randomUUID()}`;
+      for (;;) {
+        const task = await claimNext(pool, deviceId, session);
+        if (!task) break;
+        if ((await run(task, eid)) === 'stop') break;
+      }
+    } catch (err) {
+      deps.log?.warn({ deviceId, err: (err as Error).message }, 'usp drain failed');
+    } finally {
+      draining.delete(deviceId);
+      if (again.delete(deviceId)) void drain(deviceId);
+    }
+  };
+
+  // Completions of parked (asynchronous) tasks, matched by CommandKey.
+  const onNotification = async (n: Notification) => {
+    const nt = n.notify;
+    let commandKey: string | undefined;
+    let outcome: { ok: true } | { ok: false; code: number; message: string } | undefined;
+    if (nt.oper_complete) {
+      commandKey = nt.oper_complete.command_key;
+      const f = nt.oper_complete.cmd_failure;
+      outcome = f ? { ok: false, code: f.err_code, message: f.err_msg } : { ok: true };
+    } else if (nt.event?.event_name === 'Boot!') {
+      commandKey = nt.event.params?.CommandKey;
+      outcome = { ok: true };
+    } else if (nt.on_board_req) {
+      // A factory reset comes back as a new onboarding.
+      const t = await pool.query<{ id: string; command_key: string }>(
+        `SELECT id, command_key FROM executor_tasks WHERE device_id = $1 AND kind = 'factoryReset' AND state = 'in_session' ORDER BY id DESC LIMIT 1`,
+        [n.deviceId],
+      );
+      commandKey = t.rows[0]?.command_key;
+      outcome = { ok: true };
+    }
+    if (commandKey && outcome) {
+      const t = await findByCommandKey(pool, n.deviceId, commandKey);
+      if (t && (t.state === 'in_session' || t.state === 'triggered')) {
+        const isBoot = nt.event?.event_name === 'Boot!' || !!nt.on_board_req;
+        const kind = t.operation.kind;
+        // Downloads finish on OperationComplete; reboots on Boot!; activation on either (Boot! carries the new version).
+        const matches =
+          (kind === 'download' && !!nt.oper_complete) ||
+          ((kind === 'reboot' || kind === 'factoryReset') && isBoot) ||
+          (kind === 'activateImage' && (isBoot || !!nt.oper_complete));
+        if (matches) {
+          if (outcome.ok) {
+            const result: TaskResult = {};
+            if (kind === 'download' || kind === 'activateImage') {
+              let version: string | undefined;
+              if (kind === 'activateImage') {
+                version = await controller
+                  .get(n.endpointId, ['Device.DeviceInfo.SoftwareVersion'])
+                  .then((v) => v['Device.DeviceInfo.SoftwareVersion'])
+                  .catch(() => undefined);
+              } else if (t.operation.kind === 'download') version = t.operation.version;
+              result.transfer = { completeTime: n.at.toISOString(), ...(version ? { version } : {}) };
+            }
+            await completeTask(pool, t.id, result);
+          } else {
+            await failTask(pool, t.id, {
+              reason: kind === 'download' ? 'transfer' : 'device_fault',
+              code: outcome.code,
+              message: outcome.message,
+            });
+          }
+        }
+      }
+    }
+    void drain(n.deviceId);
+  };
+
+  controller.onNotification((n) => {
+    onNotification(n).catch((err: Error) => deps.log?.warn({ err: err.message }, 'usp completion failed'));
+  });
+  controller.onAgentConnected((eid) => void drain(controller.deviceIdFor(eid)));
+
+  const sweep = async () => {
+    await expireDue(pool);
+    const due = await devicesNeedingSession(pool, 1000);
+    const usp = await pool.query<{ id: string }>(
+      `SELECT id FROM devices WHERE protocol = 'usp' AND id = ANY($1::text[])`,
+      [due.map((d) => d.deviceId)],
+    );
+    await Promise.all(usp.rows.map((r) => drain(r.id)));
+  };
+
+  const exec = createQueueExecutor({
+    pool,
+    protocol: 'usp',
+    precheck,
+    wake: (ids) => {
+      for (const id of ids) void drain(id);
+    },
+  });
+  return {
+    ...exec,
+    drain,
+    start() {
+      timer = setInterval(() => {
+        sweep().catch((err: Error) => deps.log?.warn({ err: err.message }, 'usp sweep failed'));
+      }, deps.sweepMs ?? 5_000);
+      timer.unref();
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+    },
+  };
+}
