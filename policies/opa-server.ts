@@ -5,6 +5,7 @@ import { opaBin } from './opa-bin.js';
 /** A local `opa run --server` on a free loopback port, for the parity test and the benchmark. */
 export interface OpaServer {
   url: string;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -56,7 +57,7 @@ export async function startOpaServer(
     if (child.exitCode !== null) throw new Error(`opa run --server exited (${child.exitCode}): ${stderr}`);
     try {
       const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(500) });
-      if (res.ok) return { url, stop };
+      if (res.ok) return { url, pid: child.pid ?? 0, stop };
     } catch {}
     await new Promise((r) => setTimeout(r, 50));
   }
