@@ -153,10 +153,11 @@ export function planWaves(
       }
       take = kept;
     }
-    if (take.length === 0) continue;
     const isStage = step < stages;
-    emit(isStage ? 0 : wave, take);
-    if (!isStage || step === stages - 1) wave = isStage ? 1 : wave + 1;
+    if (take.length > 0) emit(isStage ? 0 : wave, take);
+    if (isStage) {
+      if (step === stages - 1) wave = 1;
+    } else if (take.length > 0) wave++;
   }
   return { strata, stratumOf, minStratumSize: minSize, waves };
 }
