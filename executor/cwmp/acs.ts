@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type pg from 'pg';
 import { z } from 'zod';
@@ -56,6 +57,10 @@ export const AcsConfig = z.object({
   staleSessionMs: z.number().int().positive().default(60_000),
   /** TLS: basic auth is only accepted when the server runs with TLS. */
   tls: z.object({ key: z.string(), cert: z.string() }).optional(),
+  /** TCP accept backlog: a storm's SYNs must queue, not be dropped into retransmission backoff. */
+  backlog: z.number().int().positive().default(4096),
+  /** Entries in the credential and known-device caches (bounded: memory must not grow with the fleet). */
+  cacheEntries: z.number().int().positive().default(20_000),
 });
 export type AcsConfig = z.infer<typeof AcsConfig>;
 export type AcsConfigInput = z.input<typeof AcsConfig>;
@@ -133,10 +138,10 @@ export class AcsServer {
   private readonly discovering = new Set<string>();
   private readonly known = new Set<string>();
   private readonly credCache = new Map<string, { deviceId: string; password: string; at: number }>();
-  private server: http.Server | null = null;
+  private server: http.Server | https.Server | null = null;
   private sweeper: NodeJS.Timeout | null = null;
-  /** Informs per minute over the last hour, for the health row's baseline. */
-  readonly informTimes: number[] = [];
+  /** Informs per minute (epoch minute → count) over the last hour, for the health row's baseline. */
+  readonly informsPerMinute = new Map<number, number>();
 
   constructor(
     private readonly deps: AcsDeps,
@@ -148,7 +153,7 @@ export class AcsServer {
 
   get url(): string {
     const a = this.server?.address() as AddressInfo | null;
-    return `http://${this.config.host}:${a?.port ?? this.config.port}/`;
+    return `${this.config.tls ? 'https' : 'http'}://${this.config.host}:${a?.port ?? this.config.port}/`;
   }
 
   get activeSessions(): number {
@@ -170,7 +175,7 @@ export class AcsServer {
     this.server.maxHeadersCount = 64;
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
-      this.server!.listen(this.config.port, this.config.host, () => resolve());
+      this.server!.listen(this.config.port, this.config.host, this.config.backlog, () => resolve());
     });
     this.sweeper = setInterval(() => this.sweep(), Math.min(5_000, this.config.sessionTimeoutMs));
     this.sweeper.unref();
@@ -193,8 +198,8 @@ export class AcsServer {
     for (const s of this.sessions.values()) {
       if (now - s.lastSeen > this.config.sessionTimeoutMs) this.endSession(s, 'timed out');
     }
-    const hourAgo = now - 3_600_000;
-    while (this.informTimes.length > 0 && this.informTimes[0]! < hourAgo) this.informTimes.shift();
+    const hourAgo = Math.floor(now / 60_000) - 60;
+    for (const m of this.informsPerMinute.keys()) if (m < hourAgo) this.informsPerMinute.delete(m);
   }
 
   private endSession(s: CwmpSession, why: string): void {
@@ -346,22 +351,56 @@ export class AcsServer {
     return { deviceId: cred.deviceId || null };
   }
 
+  private credWaiters = new Map<string, Array<(r: { deviceId: string; password_enc: string | null }[]) => void>>();
+  private credTimer: NodeJS.Timeout | null = null;
+
+  /** Look usernames up in batches (one query per few ms), so a storm does not queue one query per CPE. */
+  private lookup(username: string): Promise<Array<{ deviceId: string; password_enc: string | null }>> {
+    return new Promise((resolve) => {
+      const w = this.credWaiters.get(username);
+      if (w) w.push(resolve);
+      else this.credWaiters.set(username, [resolve]);
+      this.credTimer ??= setTimeout(() => {
+        this.credTimer = null;
+        const batch = this.credWaiters;
+        this.credWaiters = new Map();
+        this.deps.pool
+          .query<{ device_id: string; username: string; password_enc: string | null }>(
+            `SELECT device_id, username, password_enc FROM executor_endpoints WHERE username = ANY($1::text[])`,
+            [[...batch.keys()]],
+          )
+          .then(
+            (r) => {
+              const by = new Map<string, Array<{ deviceId: string; password_enc: string | null }>>();
+              for (const row of r.rows) {
+                const l = by.get(row.username) ?? [];
+                l.push({ deviceId: row.device_id, password_enc: row.password_enc });
+                by.set(row.username, l);
+              }
+              for (const [u, ws] of batch) for (const f of ws) f(by.get(u) ?? []);
+            },
+            (err) => {
+              this.deps.log.error({ err }, 'credential lookup failed');
+              for (const ws of batch.values()) for (const f of ws) f([]);
+            },
+          );
+      }, 2);
+    });
+  }
+
   private async credentials(username: string): Promise<{ deviceId: string; password: string } | null> {
     if (!username) return null;
     const hit = this.credCache.get(username);
     if (hit && Date.now() - hit.at < 60_000) return hit;
-    const r = await this.deps.pool.query<{ device_id: string; password_enc: string | null }>(
-      `SELECT device_id, password_enc FROM executor_endpoints WHERE username = $1 LIMIT 2`,
-      [username],
-    );
+    const rows = await this.lookup(username);
     let found: { deviceId: string; password: string } | null = null;
-    const row = r.rows[0];
-    if (r.rows.length === 1 && row?.password_enc)
-      found = { deviceId: row.device_id, password: this.deps.cipher.decrypt(row.password_enc) };
+    const row = rows[0];
+    if (rows.length === 1 && row?.password_enc) found = { deviceId: row.deviceId, password: this.deps.cipher.decrypt(row.password_enc) };
     else if (this.config.provisioning && username === this.config.provisioning.username)
       found = { deviceId: '', password: this.config.provisioning.password };
     if (found) {
-      if (this.credCache.size > 200_000) this.credCache.clear();
+      // Bounded (oldest first out) so memory does not grow with the fleet.
+      if (this.credCache.size >= this.config.cacheEntries) this.credCache.delete(this.credCache.keys().next().value!);
       this.credCache.set(username, { ...found, at: Date.now() });
     }
     return found;
@@ -373,10 +412,16 @@ export class AcsServer {
     else this.credCache.clear();
   }
 
+  private remember(deviceId: string): void {
+    if (this.config.unknownDevices !== 'reject') return;
+    if (this.known.size >= this.config.cacheEntries) this.known.delete(this.known.values().next().value!);
+    this.known.add(deviceId);
+  }
+
   private async isKnown(deviceId: string): Promise<boolean> {
     if (this.known.has(deviceId)) return true;
     const r = await this.deps.pool.query(`SELECT 1 FROM devices WHERE id = $1`, [deviceId]);
-    if ((r.rowCount ?? 0) > 0) this.known.add(deviceId);
+    if ((r.rowCount ?? 0) > 0) this.remember(deviceId);
     return (r.rowCount ?? 0) > 0;
   }
 
@@ -482,9 +527,10 @@ export class AcsServer {
       this.deps.log.error({ err, deviceId }, 'inform not persisted');
       return fault(ACS_FAULT.internalError, 'inform could not be stored; retry later');
     }
-    this.known.add(deviceId);
+    this.remember(deviceId);
     this.stats.informs += 1;
-    this.informTimes.push(Date.now());
+    const minute = Math.floor(Date.now() / 60_000);
+    this.informsPerMinute.set(minute, (this.informsPerMinute.get(minute) ?? 0) + 1);
 
     // A device opening a new session abandons its old one (it dropped mid-way): retry at once.
     const old = this.byDevice.get(deviceId);

@@ -1,0 +1,74 @@
+import http from 'node:http';
+import { SchemaRegistry } from '../../datamodel/registry.js';
+import { connect } from '../../db/client.js';
+import { AcsServer } from '../../executor/cwmp/acs.js';
+import { NonceIssuer, parseDigestAuthorization, verifyDigest } from '../../executor/cwmp/digest.js';
+import { buildInformResponse, parseEnvelope } from '../../executor/cwmp/soap.js';
+import { WriteBatcher } from '../../executor/persist.js';
+import { createSchemaGate } from '../../executor/schema-gate.js';
+import { CredentialCipher } from '../../executor/secrets.js';
+import { createLogger } from '../../platform/logger.js';
+import { SimFleet } from '../../sim/cwmp/fleet.js';
+
+/**
+ * Child process of the storm benchmark: either the real ACS (`acs`) or the bare protocol server
+ * (`bare`: the same HTTP exchange with the digest challenge, parses the Inform and answers; no
+ * persistence, no session logic). Reports RSS (sampled peak) and CPU time over IPC.
+ */
+const [mode, dbUrl, secret, maxSessions] = process.argv.slice(2);
+let peakRss = process.memoryUsage.rss();
+setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+}, 100).unref();
+
+async function main(): Promise<void> {
+  let url: string;
+  let stats: () => Record<string, number> = () => ({});
+  if (mode === 'acs') {
+    const db = connect(dbUrl!, { max: 8, applicationName: 'storm-acs' });
+    const log = createLogger({ name: 'storm-acs', level: 'error' });
+    const batcher = new WriteBatcher(db.db, { maxDelayMs: 5, maxJobs: 1000, maxConcurrentFlushes: 4 });
+    const acs = new AcsServer(
+      { pool: db.pool, db: db.db, batcher, gate: createSchemaGate(new SchemaRegistry()), cipher: new CredentialCipher(secret!), log },
+      { port: 0, host: '127.0.0.1', maxSessions: Number(maxSessions ?? 1000), retryAfterSeconds: 10 },
+    );
+    await acs.listen();
+    url = acs.url;
+    stats = () => ({ ...acs.stats, flushes: batcher.stats.flushes, eventsWritten: batcher.stats.events });
+  } else {
+    const nonces = new NonceIssuer('fleetbrain');
+    let served = 0;
+    const server = http.createServer({ keepAlive: true }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        if (body.length === 0) return void res.writeHead(204).end();
+        const c = parseDigestAuthorization(req.headers.authorization);
+        const password = c ? SimFleet.credentialsFor('sim-secret', c.username).password : '';
+        if (!c || nonces.check(c.nonce) !== 'ok' || !verifyDigest(c, password, 'POST'))
+          return void res.writeHead(401, { 'www-authenticate': nonces.challenge(), 'content-length': '0' }).end();
+        const env = parseEnvelope(body);
+        served += 1;
+        const out = buildInformResponse({ ns: env.ns, id: env.id });
+        res.writeHead(200, { 'content-type': 'text/xml', 'content-length': String(Buffer.byteLength(out)) }).end(out);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', 4096, () => r()));
+    const a = server.address() as { port: number };
+    url = `http://127.0.0.1:${a.port}/`;
+    stats = () => ({ informs: served });
+  }
+  process.on('message', (m: { cmd: string }) => {
+    if (m.cmd === 'stats') {
+      const cpu = process.cpuUsage();
+      process.send?.({ rss: process.memoryUsage.rss(), peakRss, cpuMs: (cpu.user + cpu.system) / 1000, ...stats() });
+    } else if (m.cmd === 'exit') process.exit(0);
+  });
+  process.send?.({ ready: true, url });
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
