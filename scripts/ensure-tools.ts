@@ -1,9 +1,20 @@
-// Resolves (building or installing when missing) every tool Fleetbrain runs; one line per tool.
-import { ensureTools, ToolError } from '../platform/tools.js';
+// Resolves (building or installing when missing) the named tools, or all; one line per tool.
+import { mosquittoBin, opaBin, postgresBinDir, temporalCli, ToolError } from '../platform/tools.js';
 
+const resolvers: Record<string, () => string> = {
+  temporal: temporalCli,
+  opa: opaBin,
+  postgres: postgresBinDir,
+  mosquitto: mosquittoBin,
+};
+
+const names = process.argv.slice(2);
 try {
-  const tools = ensureTools();
-  for (const [name, where] of Object.entries(tools)) console.log(`fleetbrain: ${name.padEnd(9)} ${where}`);
+  for (const name of names.length > 0 ? names : Object.keys(resolvers)) {
+    const resolve = resolvers[name];
+    if (!resolve) throw new ToolError(`unknown tool '${name}' (known: ${Object.keys(resolvers).join(', ')})`);
+    console.log(`fleetbrain: ${name.padEnd(9)} ${resolve()}`);
+  }
 } catch (err) {
   if (err instanceof ToolError) {
     console.error(`fleetbrain: missing tool: ${err.message}`);

@@ -22,4 +22,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
   echo "$lock_hash" > "$stamp"
 fi
 
-node --import tsx scripts/ensure-tools.ts
+# The two Go builds are independent: run them side by side (a cold cache builds both once).
+node --import tsx scripts/ensure-tools.ts temporal & temporal_pid=$!
+node --import tsx scripts/ensure-tools.ts opa & opa_pid=$!
+status=0
+wait "$temporal_pid" || status=1
+wait "$opa_pid" || status=1
+node --import tsx scripts/ensure-tools.ts postgres mosquitto || status=1
+if [ "$status" -ne 0 ]; then
+  echo "fleetbrain: set-up failed: a required tool is missing (see the line above)" >&2
+  exit 1
+fi
