@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { and, asc, desc, eq, gt, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import {
@@ -11,9 +12,9 @@ import type { Db } from './client.js';
 import { auditLog } from './schema/audit.js';
 
 /**
- * The audit log API other parts call: `appendAudit(db, entry)` inside or outside a transaction,
- * `verifyAudit(db)` and `auditHead(db)`. Writers serialise on a transaction-scoped advisory lock so
- * the chain is a line, never a tree.
+ * The audit log API other parts call: `appendAudit(db, entry)` (or `appendAuditBatch`) inside or
+ * outside a transaction, `verifyAudit(db)` and `auditHead(db)`. Writers serialise on a
+ * transaction-scoped advisory lock so the chain is a line, never a tree.
  */
 
 // Fixed key shared by every writer: 'FBAU'.
@@ -38,6 +39,9 @@ export type AuditEntry = z.input<typeof auditEntrySchema>;
 
 export type AuditRow = typeof auditLog.$inferSelect;
 
+// Same digest as the domain's pure-JS sha-256, computed natively (verify hashes every entry).
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 /** A database or an open transaction (the entry then commits or rolls back with the caller's work). */
 export type AuditWriter = Db | Tx;
@@ -59,43 +63,68 @@ function toHashInput(row: AuditRow): AuditHashInput {
 
 /** Appends one entry to the chain and returns the stored row (the existing one for a known idempotency key). */
 export async function appendAudit(db: AuditWriter, input: AuditEntry): Promise<AuditRow> {
-  const entry = auditEntrySchema.parse(input);
-  // What is hashed must be exactly what PostgreSQL gives back: JSON round trip drops undefined etc.
-  const data = JSON.parse(JSON.stringify(entry.data)) as Record<string, unknown>;
-  // A JavaScript Date has millisecond precision, which timestamptz stores exactly: the hashed value survives.
-  const at = entry.at ?? new Date();
+  const [row] = await appendAuditBatch(db, [input]);
+  if (!row) throw new Error('audit append returned no row');
+  return row;
+}
+
+/**
+ * Appends several entries in one transaction, in order (one lock, one commit: use it for bursts such
+ * as a wave's per-stratum events). Returns one row per input, existing rows for known idempotency keys.
+ */
+export async function appendAuditBatch(db: AuditWriter, inputs: AuditEntry[]): Promise<AuditRow[]> {
+  const entries = inputs.map((input) => {
+    const entry = auditEntrySchema.parse(input);
+    return {
+      entry,
+      // What is hashed must be exactly what PostgreSQL gives back: the JSON round trip drops undefined etc.
+      data: JSON.parse(JSON.stringify(entry.data)) as Record<string, unknown>,
+      // A JavaScript Date has millisecond precision, which timestamptz stores exactly: the hashed value survives.
+      at: entry.at ?? new Date(),
+    };
+  });
+  if (entries.length === 0) return [];
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`);
-    if (entry.idempotencyKey) {
-      const [existing] = await tx
-        .select()
-        .from(auditLog)
-        .where(eq(auditLog.idempotencyKey, entry.idempotencyKey));
-      if (existing) return existing;
-    }
     const [last] = await tx
       .select({ seq: auditLog.seq, hash: auditLog.hash })
       .from(auditLog)
       .orderBy(desc(auditLog.seq))
       .limit(1);
-    const hashInput: AuditHashInput = {
-      seq: (last?.seq ?? 0) + 1,
-      at: at.toISOString(),
-      actorId: entry.actor.id,
-      actorKind: entry.actor.kind,
-      action: entry.action,
-      subjectKind: entry.subject.kind,
-      subjectId: entry.subject.id,
-      data,
-      idempotencyKey: entry.idempotencyKey ?? null,
-      prevHash: last?.hash ?? AUDIT_GENESIS_HASH,
-    };
-    const [row] = await tx
-      .insert(auditLog)
-      .values({ ...hashInput, at, hash: auditEntryHash(hashInput) })
-      .returning();
-    if (!row) throw new Error('audit append returned no row');
-    return row;
+    let prev = { seq: last?.seq ?? 0, hash: last?.hash ?? AUDIT_GENESIS_HASH };
+    const out: AuditRow[] = [];
+    for (const { entry, data, at } of entries) {
+      if (entry.idempotencyKey) {
+        const [existing] = await tx
+          .select()
+          .from(auditLog)
+          .where(eq(auditLog.idempotencyKey, entry.idempotencyKey));
+        if (existing) {
+          out.push(existing);
+          continue;
+        }
+      }
+      const hashInput: AuditHashInput = {
+        seq: prev.seq + 1,
+        at: at.toISOString(),
+        actorId: entry.actor.id,
+        actorKind: entry.actor.kind,
+        action: entry.action,
+        subjectKind: entry.subject.kind,
+        subjectId: entry.subject.id,
+        data,
+        idempotencyKey: entry.idempotencyKey ?? null,
+        prevHash: prev.hash,
+      };
+      const [row] = await tx
+        .insert(auditLog)
+        .values({ ...hashInput, at, hash: auditEntryHash(hashInput, sha256) })
+        .returning();
+      if (!row) throw new Error('audit append returned no row');
+      out.push(row);
+      prev = { seq: row.seq, hash: row.hash };
+    }
+    return out;
   });
 }
 
@@ -142,7 +171,7 @@ export async function verifyAudit(
       .orderBy(asc(auditLog.seq))
       .limit(batch);
     for (const row of rows) {
-      const broken = checkLink(prev, { ...toHashInput(row), hash: row.hash });
+      const broken = checkLink(prev, { ...toHashInput(row), hash: row.hash }, sha256);
       if (broken) return { ok: false, entries, firstBreak: broken };
       if (opts.expectHead && row.seq === opts.expectHead.seq && row.hash !== opts.expectHead.hash) {
         return {

@@ -1,4 +1,7 @@
-import { hashJson } from './hash.js';
+import { canonicalJson, sha256Hex } from './hash.js';
+
+/** A sha-256 to hex function; callers outside workflows pass node:crypto's, which is much faster. */
+export type Sha256Hex = (text: string) => string;
 
 /** The `prev_hash` of the first entry. */
 export const AUDIT_GENESIS_HASH = '0'.repeat(64);
@@ -22,8 +25,8 @@ export interface AuditHashInput {
 const AUDIT_HASH_VERSION = 'fleetbrain.audit.v1';
 
 /** sha-256 over the canonical JSON of the entry, which includes the previous entry's hash. */
-export function auditEntryHash(e: AuditHashInput): string {
-  return hashJson({ v: AUDIT_HASH_VERSION, ...e });
+export function auditEntryHash(e: AuditHashInput, sha256: Sha256Hex = sha256Hex): string {
+  return sha256(canonicalJson({ v: AUDIT_HASH_VERSION, ...e }));
 }
 
 export type ChainBreak =
@@ -38,6 +41,7 @@ export type ChainBreak =
 export function checkLink(
   prev: { seq: number; hash: string } | null,
   entry: AuditHashInput & { hash: string },
+  sha256: Sha256Hex = sha256Hex,
 ): ChainBreak | null {
   const expectedSeq = prev ? prev.seq + 1 : 1;
   if (entry.seq !== expectedSeq) {
@@ -56,7 +60,7 @@ export function checkLink(
     };
   }
   const { hash, ...rest } = entry;
-  if (auditEntryHash(rest) !== hash) {
+  if (auditEntryHash(rest, sha256) !== hash) {
     return {
       seq: entry.seq,
       kind: 'hash_mismatch',

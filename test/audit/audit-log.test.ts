@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { appendAudit, auditHead, verifyAudit } from '../../db/audit.js';
+import { appendAudit, appendAuditBatch, auditHead, verifyAudit } from '../../db/audit.js';
 import { connect } from '../../db/client.js';
 import { createTestDatabase } from '../support/db.js';
 
@@ -56,6 +56,30 @@ describe('hash-chained audit log', () => {
     const head = await auditHead(db.db);
     expect(head.seq).toBe(20);
     expect(result.ok && result.head.hash).toBe(head.hash);
+  });
+
+  it('appends a batch in order in one transaction, and rolls back with the caller', async () => {
+    await seed(db, 1);
+    const rows = await appendAuditBatch(
+      db.db,
+      ['rollout.wave_started', 'rollout.halted', 'rollout.rolled_back'].map((action) => ({
+        actor: { id: 'wf', kind: 'system' as const },
+        action,
+        subject: { kind: 'rollout', id: 'r1' },
+      })),
+    );
+    expect(rows.map((r) => r.seq)).toEqual([2, 3, 4]);
+    await expect(
+      db.db.transaction(async (tx) => {
+        await appendAudit(tx, {
+          actor: { id: 'x', kind: 'user' },
+          action: 'proposal.created',
+          subject: { kind: 'x', id: '1' },
+        });
+        throw new Error('caller fails');
+      }),
+    ).rejects.toThrow('caller fails');
+    expect(await verifyAudit(db.db)).toMatchObject({ ok: true, entries: 4 });
   });
 
   it('appends once per idempotency key', async () => {
