@@ -1,7 +1,7 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { defaultPolicyDir, PolicyLoadError } from './bundle.js';
 import { loadPolicyEngine, type PolicyEngine } from './engine.js';
 import { cases, testPolicyData } from './fixtures/cases.js';
@@ -58,6 +58,29 @@ describe('loading the policy bundle fails closed', () => {
     const err = await loadPolicyEngine({ data: testPolicyData, policyDir: dir, opaUrl: '' }).catch((e) => e);
     expect(err).toBeInstanceOf(PolicyLoadError);
     expect(err.message).toMatch(/clock\.rego:3: rego_type_error: undefined function time\.now_ns/);
+  });
+
+  it('a corrupt cached wasm names the file, and is rebuilt on the next start', async () => {
+    // A cache of this test's own, so no parallel test file meets the corrupted entry.
+    const cache = await mkdtemp(path.join(os.tmpdir(), 'fb-policy-cache-'));
+    dirs.push(cache);
+    const before = process.env.FB_POLICY_CACHE;
+    process.env.FB_POLICY_CACHE = cache;
+    onTestFinished(() => {
+      if (before === undefined) delete process.env.FB_POLICY_CACHE;
+      else process.env.FB_POLICY_CACHE = before;
+    });
+    const { compileWasm, readPolicySources } = await import('./bundle.js');
+    const { file } = await compileWasm(await readPolicySources());
+    expect(file.startsWith(cache)).toBe(true);
+    const good = await readFile(file);
+    await writeFile(file, 'not wasm');
+    const err = await loadPolicyEngine({ data: testPolicyData, opaUrl: '' }).catch((e) => e);
+    expect(err).toBeInstanceOf(PolicyLoadError);
+    expect(err.message).toContain(file);
+    const engine = await loadPolicyEngine({ data: testPolicyData, opaUrl: '' });
+    expect((await engine.decide(input)).decision.allow).toBe(true);
+    expect(await readFile(file)).toEqual(good);
   });
 
   it('a bundle without the decision entry point does not load', async () => {

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm';
@@ -162,7 +163,11 @@ class WasmEngine extends BaseEngine {
     try {
       this.policy = await loadPolicy(wasm);
     } catch (err) {
-      throw new PolicyLoadError(`policy bundle ${file}: wasm does not load: ${errorText(err)}`);
+      // A corrupt cache entry must not outlive this start: the next start rebuilds it.
+      await rm(file, { force: true });
+      throw new PolicyLoadError(
+        `policy bundle ${file}: wasm does not load (removed from cache): ${errorText(err)}`,
+      );
     }
     if (!this.policy.entrypoints || !(ENTRYPOINT in this.policy.entrypoints)) {
       throw new PolicyLoadError(`policy bundle ${file}: entry point ${ENTRYPOINT} missing`);
