@@ -19,21 +19,45 @@ module.exports = {
     // Refinements of the map, kept narrow: repositories in db/ use pure domain/ logic (the audit hash
     // chain, identity rules); the policy decision store in policies/ writes through db/.
     only('db', ['domain'], 'db/ may import pure domain/ logic only'),
-    only('policies', ['platform', 'db'], 'policies/ may use db/ (decision store) and platform tool resolution'),
+    only(
+      'policies',
+      ['platform', 'db'],
+      'policies/ may use db/ (decision store) and platform tool resolution',
+    ),
     only('fleet', ['db', 'datamodel', 'domain', 'platform'], 'fleet/ may import db/ and datamodel/'),
-    only('executor', ['datamodel', 'fleet', 'db', 'domain', 'platform'], 'executor/ may import datamodel/, fleet/, db/'),
-    only('planner', ['datamodel', 'fleet', 'domain', 'policies', 'platform'], 'planner/ may import datamodel/, fleet/, domain/'),
+    only(
+      'executor',
+      ['datamodel', 'fleet', 'db', 'domain', 'platform'],
+      'executor/ may import datamodel/, fleet/, db/',
+    ),
+    only(
+      'planner',
+      ['datamodel', 'fleet', 'domain', 'policies', 'platform'],
+      'planner/ may import datamodel/, fleet/, domain/',
+    ),
     // The simulator speaks the same wire protocols as the executor: it may share the protocol codecs
     // and transports under executor/cwmp and executor/usp, never the executor's state (db, fleet).
-    only('sim', ['datamodel', 'domain', 'platform', 'executor/cwmp', 'executor/usp'], 'sim/ may import datamodel/ and the wire codecs'),
+    only(
+      'sim',
+      ['datamodel', 'domain', 'platform', 'executor/cwmp', 'executor/usp'],
+      'sim/ may import datamodel/ and the wire codecs',
+    ),
     {
       name: 'sim-not-executor-state',
       severity: 'error',
       from: { path: '^sim/' },
       to: { path: '^(db|fleet)/', reachable: true },
     },
-    only('evals', ['planner', 'fleet', 'datamodel', 'domain', 'db', 'platform'], 'evals/ measure the planner'),
-    only('activities', ['domain', 'planner', 'policies', 'datamodel', 'executor', 'fleet', 'db', 'platform'], 'activities/ may import everything below them'),
+    only(
+      'evals',
+      ['planner', 'fleet', 'datamodel', 'domain', 'db', 'platform'],
+      'evals/ measure the planner',
+    ),
+    only(
+      'activities',
+      ['domain', 'planner', 'policies', 'datamodel', 'executor', 'fleet', 'db', 'platform'],
+      'activities/ may import everything below them',
+    ),
     {
       name: 'workflows-imports',
       comment: 'workflows/ are deterministic: workflows/ and domain/ only; activities as types only',
@@ -46,7 +70,8 @@ module.exports = {
     },
     {
       name: 'workflows-no-node-io',
-      comment: 'workflows/ must not use Node I/O (fs, net, crypto, timers...): it runs in the deterministic sandbox',
+      comment:
+        'workflows/ must not use Node I/O (fs, net, crypto, timers...): it runs in the deterministic sandbox',
       severity: 'error',
       from: { path: '^(workflows|domain)/' },
       to: { dependencyTypes: ['core'] },
@@ -68,7 +93,11 @@ module.exports = {
     doNotFollow: { path: 'node_modules' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], extensions: ['.ts', '.js'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default'],
+      extensions: ['.ts', '.js'],
+    },
     exclude: { path: '(node_modules|bench/results|\\.data)' },
   },
 };
