@@ -155,3 +155,37 @@ export async function countByStrata(
     }));
   });
 }
+
+export interface Selection extends DeviceSet {
+  /** The first matching device ids in id order. */
+  sample: string[];
+}
+
+/**
+ * What `fleet select` and `POST /fleet/select` answer: count, device-set hash and a sample, in one
+ * read-only transaction (so the three agree). The ids are aggregated in id order from a sorted subquery,
+ * which PostgreSQL feeds to string_agg in that order.
+ */
+export async function selectDevices(
+  db: DbOrTx,
+  selector: Selector,
+  opts: ReadOptions & { sampleSize?: number } = {},
+): Promise<Selection> {
+  const w = where(selector, opts);
+  return readOnly(db, opts.statementTimeoutMs ?? DEFAULT_TIMEOUT_MS, async (tx) => {
+    const r = await tx.execute<{ n: string; h: string }>(sql`
+      select count(*) as n,
+             encode(sha256(convert_to(coalesce(string_agg(s."id", E'\n'), ''), 'UTF8')), 'hex') as h
+      from (select d."id" from "devices" d where ${w} order by d."id") s`);
+    const size = opts.sampleSize ?? 10;
+    const sample =
+      size > 0
+        ? (
+            await tx.execute<{ id: string }>(
+              sql`select d."id" from "devices" d where ${w} order by d."id" limit ${size}`,
+            )
+          ).rows.map((x) => x.id)
+        : [];
+    return { count: Number(r.rows[0]?.n ?? 0), hash: r.rows[0]?.h ?? '', sample };
+  });
+}

@@ -6,13 +6,7 @@ import { deviceEvents, deviceParameters, devices } from '../../db/schema/fleet.j
 import { coreCatalog, type ParameterCatalog } from '../../fleet/catalog.js';
 import { describeSelector } from '../../fleet/describe.js';
 import { STRATUM_FIELDS } from '../../fleet/fields.js';
-import {
-  countByStrata,
-  previewSelector,
-  readOnly,
-  resolveDeviceSet,
-  selectorQuery,
-} from '../../fleet/resolve.js';
+import { countByStrata, readOnly, selectDevices, selectorQuery } from '../../fleet/resolve.js';
 import { parseSelector, type Selector, SelectorError } from '../../fleet/selector.js';
 import { requireRole } from '../auth/guards.js';
 import { errorBody, HttpError } from '../errors.js';
@@ -145,15 +139,14 @@ export const fleetRoutes: FastifyPluginAsyncZod<{ db: Db; catalog?: ParameterCat
       const now = req.body.asOf ? new Date(req.body.asOf) : new Date();
       const o = { now, catalog };
       return bounded(async () => {
-        const set = await resolveDeviceSet(db, selector, o);
-        const preview = await previewSelector(db, selector, { ...o, sampleSize: req.body.sampleSize });
+        const sel = await selectDevices(db, selector, { ...o, sampleSize: req.body.sampleSize });
         const strata = await countByStrata(db, selector, req.body.strata, o);
         return {
-          count: set.count,
-          deviceSetHash: set.hash,
+          count: sel.count,
+          deviceSetHash: sel.hash,
           description: describeSelector(selector),
           asOf: now.toISOString(),
-          sample: preview.sample,
+          sample: sel.sample,
           strata,
         };
       });
