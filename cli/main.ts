@@ -4,6 +4,7 @@ import { ToolError } from '../platform/tools.js';
 import { apiCommand } from './api.js';
 import { auditCommand } from './audit.js';
 import { devCommand } from './dev.js';
+import { fleetCommand } from './fleet.js';
 import { migrateCommand } from './migrate.js';
 import { usersCommand } from './users.js';
 import { workerCommand } from './worker.js';
@@ -16,6 +17,7 @@ devCommand(program);
 apiCommand(program);
 workerCommand(program);
 migrateCommand(program);
+fleetCommand(program);
 usersCommand(program);
 auditCommand(program);
 
