@@ -1,5 +1,5 @@
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type pg from 'pg';
 import { z } from 'zod';
@@ -351,7 +351,10 @@ export class AcsServer {
     return { deviceId: cred.deviceId || null };
   }
 
-  private credWaiters = new Map<string, Array<(r: { deviceId: string; password_enc: string | null }[]) => void>>();
+  private credWaiters = new Map<
+    string,
+    Array<(r: { deviceId: string; password_enc: string | null }[]) => void>
+  >();
   private credTimer: NodeJS.Timeout | null = null;
 
   /** Look usernames up in batches (one query per few ms), so a storm does not queue one query per CPE. */
@@ -395,12 +398,14 @@ export class AcsServer {
     const rows = await this.lookup(username);
     let found: { deviceId: string; password: string } | null = null;
     const row = rows[0];
-    if (rows.length === 1 && row?.password_enc) found = { deviceId: row.deviceId, password: this.deps.cipher.decrypt(row.password_enc) };
+    if (rows.length === 1 && row?.password_enc)
+      found = { deviceId: row.deviceId, password: this.deps.cipher.decrypt(row.password_enc) };
     else if (this.config.provisioning && username === this.config.provisioning.username)
       found = { deviceId: '', password: this.config.provisioning.password };
     if (found) {
       // Bounded (oldest first out) so memory does not grow with the fleet.
-      if (this.credCache.size >= this.config.cacheEntries) this.credCache.delete(this.credCache.keys().next().value!);
+      if (this.credCache.size >= this.config.cacheEntries)
+        this.credCache.delete(this.credCache.keys().next().value!);
       this.credCache.set(username, { ...found, at: Date.now() });
     }
     return found;

@@ -1,0 +1,69 @@
+import { SchemaRegistry } from '../../datamodel/registry.js';
+import { connect } from '../../db/client.js';
+import type { Logger } from '../../platform/logger.js';
+import type { Executor } from '../executor.js';
+import { rates, startHealthWriter } from '../health.js';
+import { WriteBatcher } from '../persist.js';
+import { createSchemaGate } from '../schema-gate.js';
+import { CredentialCipher } from '../secrets.js';
+import { devicesNeedingSession, expireDue } from '../task-queue.js';
+import { AcsServer, type AcsConfigInput } from './acs.js';
+import { ConnectionRequester } from './connection-request.js';
+import { createCwmpExecutor } from './driver.js';
+
+export const HEALTH_COMPONENT = 'executor:cwmp';
+
+/**
+ * Everything `fleetbrain executor` runs: the ACS endpoint, the CWMP executor, connection requests,
+ * the sweeper (expiry, waking devices with queued work submitted by other processes) and the
+ * fleet-health row.
+ */
+export async function startCwmpService(opts: {
+  databaseUrl: string;
+  log: Logger;
+  acs?: AcsConfigInput;
+  cipher?: CredentialCipher;
+  registry?: SchemaRegistry;
+  sweepMs?: number;
+}): Promise<{ acs: AcsServer; executor: Executor; close(): Promise<void> }> {
+  const db = connect(opts.databaseUrl, { max: 16, applicationName: 'fleetbrain-executor' });
+  const cipher = opts.cipher ?? CredentialCipher.fromEnv();
+  const registry = opts.registry ?? new SchemaRegistry();
+  await registry.load();
+  const gate = createSchemaGate(registry);
+  const batcher = new WriteBatcher(db.db);
+  const acs = new AcsServer({ pool: db.pool, db: db.db, batcher, gate, cipher, log: opts.log }, opts.acs);
+  await acs.listen();
+  const requester = new ConnectionRequester({ pool: db.pool, cipher, log: opts.log });
+  const executor = createCwmpExecutor({ pool: db.pool, gate, requester });
+  const stopHealth = startHealthWriter(
+    db.pool,
+    HEALTH_COMPONENT,
+    () => ({
+      accepting: acs.activeSessions < acs.config.maxSessions,
+      activeSessions: acs.activeSessions,
+      ...rates(acs.informsPerMinute),
+    }),
+    { onError: (err) => opts.log.warn({ err }, 'health row not written') },
+  );
+  const sweep = setInterval(() => {
+    void (async () => {
+      await expireDue(db.pool);
+      const due = await devicesNeedingSession(db.pool, 500);
+      requester.wake(due.filter((d) => d.state === 'queued').map((d) => d.deviceId));
+    })().catch((err) => opts.log.warn({ err }, 'sweep failed'));
+  }, opts.sweepMs ?? 5_000);
+  sweep.unref();
+  opts.log.info({ url: acs.url }, 'ACS listening');
+  return {
+    acs,
+    executor,
+    async close() {
+      clearInterval(sweep);
+      stopHealth();
+      requester.close();
+      await acs.close();
+      await db.close();
+    },
+  };
+}
