@@ -184,21 +184,27 @@ function lastContactPredicate(c: LastContactCondition, now: Date): SQL {
     return sql`(d."last_contact_at" is null or d."last_contact_at" < ${nowP} - make_interval(secs => ${lc.notSeenForSeconds}))`;
   }
   // Each device's own interval: a loose index scan finds the few distinct intervals, then one index
-  // range per interval on (periodic_inform_interval_s, last_contact_at). A per-row expression would
-  // read the whole table.
+  // range per interval on (periodic_inform_interval_s, last_contact_at); "offset 0" keeps PostgreSQL
+  // from flattening the lateral into a hash join over the whole table. Never-seen devices join through
+  // the same IN, not an OR, so the whole condition stays one semi-join.
   const n = lc.notSeenForIntervals;
-  return sql`(d."last_contact_at" is null or d."id" in (
-    with recursive iv(s) as (
-      (select "periodic_inform_interval_s" from "devices" where "periodic_inform_interval_s" is not null
-        order by 1 limit 1)
-      union all
-      select (select "periodic_inform_interval_s" from "devices" where "periodic_inform_interval_s" > iv.s
-        order by 1 limit 1) from iv where iv.s is not null
-    )
-    select x."id" from iv cross join lateral (
+  return sql`d."id" in (
+    select "id" from "devices" where "last_contact_at" is null
+    union all
+    select x."id" from (
+      with recursive iv(s) as (
+        (select "periodic_inform_interval_s" from "devices" where "periodic_inform_interval_s" is not null
+          order by 1 limit 1)
+        union all
+        select (select "periodic_inform_interval_s" from "devices" where "periodic_inform_interval_s" > iv.s
+          order by 1 limit 1) from iv where iv.s is not null
+      )
+      select s from iv where s is not null
+    ) iv cross join lateral (
       select "id" from "devices" where "periodic_inform_interval_s" = iv.s
         and "last_contact_at" < ${nowP} - make_interval(secs => iv.s * ${n}::float8)
-    ) x where iv.s is not null))`;
+      offset 0
+    ) x)`;
 }
 
 function eventPredicate(c: EventCountCondition, now: Date): SQL {

@@ -32,7 +32,9 @@ export async function readOnly<T>(db: DbOrTx, timeoutMs: number, fn: (tx: DbOrTx
   return db.transaction(
     async (tx) => {
       const ro = await tx.execute<{ ro: string }>(
+        // JIT compilation costs more than it saves on index-driven selector queries.
         sql`select set_config('statement_timeout', ${String(Math.max(1, Math.floor(timeoutMs)))}, true),
+                   set_config('jit', 'off', true),
                    current_setting('transaction_read_only') as ro`,
       );
       if (ro.rows[0]?.ro !== 'on') throw new Error('selector queries must run in a read-only transaction');

@@ -59,27 +59,29 @@ export const devices = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
+  // Selector indexes end in the device id so that selections (which need only ids) are index-only scans.
   (t) => [
     check('devices_protocol_ck', sql`${t.protocol} in ('cwmp', 'usp')`),
     check(
       'devices_inform_interval_ck',
       sql`${t.periodicInformIntervalS} is null or ${t.periodicInformIntervalS} > 0`,
     ),
-    index('devices_product_class_version_idx').on(t.productClass, t.softwareVersionKey),
+    index('devices_product_class_version_idx').on(t.productClass, t.softwareVersionKey, t.id),
+    index('devices_product_class_sw_idx').on(t.productClass, t.softwareVersion, t.id),
     index('devices_model_name_idx').on(t.modelName),
-    index('devices_software_version_idx').on(t.softwareVersion),
-    index('devices_software_version_key_idx').on(t.softwareVersionKey),
+    index('devices_software_version_idx').on(t.softwareVersion, t.id),
+    index('devices_software_version_key_idx').on(t.softwareVersionKey, t.id),
     index('devices_manufacturer_idx').on(t.manufacturer),
     index('devices_oui_idx').on(t.oui),
-    index('devices_protocol_idx').on(t.protocol),
-    index('devices_region_idx').on(t.region),
+    index('devices_protocol_idx').on(t.protocol, t.id),
+    index('devices_region_idx').on(t.region, t.id),
     index('devices_site_idx').on(t.site),
-    index('devices_olt_pon_idx').on(t.olt, t.ponPort),
+    index('devices_olt_pon_idx').on(t.olt, t.ponPort, t.id),
     index('devices_bng_idx').on(t.bng),
     index('devices_service_tier_idx').on(t.serviceTier),
-    index('devices_last_contact_idx').on(t.lastContactAt),
+    index('devices_last_contact_idx').on(t.lastContactAt, t.id),
     // "Not seen for N intervals": a loose index scan over the few distinct intervals, then a range per interval.
-    index('devices_interval_contact_idx').on(t.periodicInformIntervalS, t.lastContactAt),
+    index('devices_interval_contact_idx').on(t.periodicInformIntervalS, t.lastContactAt, t.id),
     index('devices_tags_idx').using('gin', t.tags),
   ],
 );
@@ -116,10 +118,11 @@ export const deviceParameters = pgTable(
     index('device_parameters_path_value_idx').on(
       t.path,
       sql`left(${t.value}, ${sql.raw(String(VALUE_INDEX_CHARS))})`,
+      t.deviceId,
     ),
-    index('device_parameters_path_num_idx').on(t.path, t.valueNum),
-    index('device_parameters_path_time_idx').on(t.path, t.valueTime),
-    index('device_parameters_path_version_idx').on(t.path, t.versionKey),
+    index('device_parameters_path_num_idx').on(t.path, t.valueNum, t.deviceId),
+    index('device_parameters_path_time_idx').on(t.path, t.valueTime, t.deviceId),
+    index('device_parameters_path_version_idx').on(t.path, t.versionKey, t.deviceId),
   ],
 );
 
