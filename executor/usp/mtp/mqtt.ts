@@ -126,6 +126,8 @@ export class MqttMtp implements Mtp {
     return new Promise((resolve, reject) => {
       let first = true;
       client.on('connect', (connack) => {
+        // Records are small and latency-bound: no Nagle delay on the broker connection.
+        (client.stream as Partial<net.Socket>).setNoDelay?.(true);
         this.attempt = 0;
         client.options.reconnectPeriod = backoff.minMs;
         const filters = [...o.subscriptions];
