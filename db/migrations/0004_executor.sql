@@ -1,0 +1,1 @@
+CREATE INDEX "executor_endpoints_username_idx" ON "executor_endpoints" USING btree ("username");
