@@ -1,0 +1,197 @@
+import { coveringPaths } from './paths.js';
+import {
+  type Claim,
+  DEFAULT_RULES,
+  type Decision,
+  type FieldResolution,
+  type PrecedenceRule,
+  resolveField,
+} from './precedence.js';
+import { isActive, type ParamValue, type Profile, valueKey } from './profile.js';
+
+/**
+ * Fleet-wide conflict detection at plan time. Each selector is resolved once (by the caller, from the
+ * database) to an array of dense device indices; then, path by path, one pass over the claiming
+ * profiles' members marks the devices where two different values meet. Only those devices are
+ * revisited to group them by the exact set of contenders, and each group is resolved once.
+ */
+
+export interface FleetProfile {
+  profile: Pick<Profile, 'id' | 'priority' | 'parameters' | 'validFrom' | 'validUntil' | 'updatedAt'>;
+  /** Dense indices (0 ≤ i < deviceCount) of the devices the selector matched. */
+  members: Uint32Array;
+  /**
+   * Per parameter (same order as profile.parameters): firmware indices on which the value is invalid.
+   * Those devices are not claimed by that parameter.
+   */
+  invalidOn?: ReadonlyArray<ReadonlySet<number> | undefined>;
+}
+
+export interface FleetInput {
+  deviceCount: number;
+  profiles: readonly FleetProfile[];
+  /** Firmware index per device; required only when any profile has `invalidOn`. */
+  firmwareOf?: Uint16Array;
+  now: Date;
+  rules?: readonly PrecedenceRule[];
+  decisions?: readonly Decision[];
+  /** Device indices kept per conflict group (default 10). */
+  sampleSize?: number;
+}
+
+export interface ConflictGroup {
+  path: string;
+  /** The contenders and their values. */
+  claims: Array<{ profileId: string; value: ParamValue }>;
+  devices: number;
+  sample: number[];
+  resolution: FieldResolution;
+}
+
+export interface FleetConflicts {
+  /** Distinct (device, path) pairs claimed by at least one profile. */
+  claimedPairs: number;
+  /** … of which claimed by two or more profiles. */
+  multiplyClaimedPairs: number;
+  /** … of which claimed with two or more different values: conflicts. */
+  conflictingPairs: number;
+  /** Conflicting pairs that no rule or decision resolves. */
+  unresolvedPairs: number;
+  groups: ConflictGroup[];
+}
+
+interface Claimant {
+  profile: number;
+  param: number;
+  value: number;
+}
+
+export function detectFleetConflicts(input: FleetInput): FleetConflicts {
+  const n = input.deviceCount;
+  const rules = input.rules ?? DEFAULT_RULES;
+  const sampleSize = input.sampleSize ?? 10;
+  const active = input.profiles.map((p) => isActive(p.profile, input.now));
+  const claimantsByPath = new Map<string, Claimant[]>();
+  const valueIds = new Map<string, number>();
+  for (let pi = 0; pi < input.profiles.length; pi++) {
+    if (!active[pi]) continue;
+    const ps = (input.profiles[pi] as FleetProfile).profile.parameters;
+    for (let k = 0; k < ps.length; k++) {
+      const p = ps[k] as { path: string; value: ParamValue };
+      const vk = valueKey(p.value);
+      let v = valueIds.get(vk);
+      if (v === undefined) {
+        v = valueIds.size;
+        valueIds.set(vk, v);
+      }
+      const list = claimantsByPath.get(p.path);
+      const c = { profile: pi, param: k, value: v };
+      if (list) list.push(c);
+      else claimantsByPath.set(p.path, [c]);
+    }
+  }
+  const decisions = new Map(
+    (input.decisions ?? []).map((d) => [`${d.path}\n${[...d.profiles].sort().join(',')}`, d]),
+  );
+  const first = new Int32Array(n);
+  const count = new Uint8Array(n);
+  const conflicted = new Uint8Array(n);
+  // A device has a field for a path only if some claim names that path itself (not only a wildcard).
+  const own = new Uint8Array(n);
+  const out: FleetConflicts = {
+    claimedPairs: 0,
+    multiplyClaimedPairs: 0,
+    conflictingPairs: 0,
+    unresolvedPairs: 0,
+    groups: [],
+  };
+  const fw = input.firmwareOf;
+  for (const [path, covering] of coveringPaths([...claimantsByPath.keys()])) {
+    const claimants = covering.flatMap((p) => claimantsByPath.get(p) ?? []);
+    count.fill(0);
+    conflicted.fill(0);
+    own.fill(0);
+    let anyConflict = false;
+    for (const c of claimants) {
+      const fp = input.profiles[c.profile] as FleetProfile;
+      const bad = fp.invalidOn?.[c.param];
+      const named = (fp.profile.parameters[c.param] as { path: string }).path === path ? 1 : 0;
+      const m = fp.members;
+      for (let i = 0; i < m.length; i++) {
+        const d = m[i] as number;
+        if (bad && fw && bad.has(fw[d] as number)) continue;
+        own[d] |= named;
+        const k = count[d] as number;
+        if (k === 0) first[d] = c.value;
+        else if (first[d] !== c.value && conflicted[d] === 0) {
+          conflicted[d] = 1;
+          anyConflict = true;
+        }
+        if (k < 255) count[d] = k + 1;
+      }
+    }
+    const conflictedDevices: number[] = [];
+    for (let d = 0; d < n; d++) {
+      const k = count[d] as number;
+      if (k === 0 || own[d] === 0) continue;
+      out.claimedPairs++;
+      if (k > 1) out.multiplyClaimedPairs++;
+      if (conflicted[d]) conflictedDevices.push(d);
+    }
+    if (!anyConflict) continue;
+    out.conflictingPairs += conflictedDevices.length;
+    // Second pass only over conflicted devices: which claimants reach each of them.
+    const lists = new Map<number, number[]>();
+    for (const d of conflictedDevices) lists.set(d, []);
+    for (let ci = 0; ci < claimants.length; ci++) {
+      const c = claimants[ci] as Claimant;
+      const fp = input.profiles[c.profile] as FleetProfile;
+      const bad = fp.invalidOn?.[c.param];
+      const m = fp.members;
+      for (let i = 0; i < m.length; i++) {
+        const d = m[i] as number;
+        if (conflicted[d] === 0 || own[d] === 0) continue;
+        if (bad && fw && bad.has(fw[d] as number)) continue;
+        (lists.get(d) as number[]).push(ci);
+      }
+    }
+    const groups = new Map<string, { cis: number[]; devices: number; sample: number[] }>();
+    for (const d of conflictedDevices) {
+      const cis = lists.get(d) as number[];
+      const key = cis.join(',');
+      const g = groups.get(key);
+      if (g) {
+        g.devices++;
+        if (g.sample.length < sampleSize) g.sample.push(d);
+      } else groups.set(key, { cis, devices: 1, sample: sampleSize > 0 ? [d] : [] });
+    }
+    for (const g of groups.values()) {
+      const claims: Claim[] = g.cis.map((ci) => {
+        const c = claimants[ci] as Claimant;
+        const fp = input.profiles[c.profile] as FleetProfile;
+        return {
+          profileId: fp.profile.id,
+          value: (fp.profile.parameters[c.param] as { value: ParamValue }).value,
+          priority: fp.profile.priority,
+          matchedDevices: fp.members.length,
+          updatedAt: fp.profile.updatedAt.getTime(),
+        };
+      });
+      const ids = claims
+        .map((c) => c.profileId)
+        .sort()
+        .join(',');
+      const resolution = resolveField(path, claims, rules, decisions.get(`${path}\n${ids}`));
+      if (resolution.status === 'conflict') out.unresolvedPairs += g.devices;
+      out.groups.push({
+        path,
+        claims: claims.map((c) => ({ profileId: c.profileId, value: c.value })),
+        devices: g.devices,
+        sample: g.sample,
+        resolution,
+      });
+    }
+  }
+  out.groups.sort((a, b) => b.devices - a.devices || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return out;
+}
