@@ -3,6 +3,7 @@ import type { Logger } from '../platform/logger.js';
 import { createApprovalActivities } from './approval.js';
 import { createAuditActivities } from './audit.js';
 import { createProbeActivities } from './probe.js';
+import { type RolloutDeps, createRolloutActivities } from './rollout.js';
 
 /** Everything the activities need from the outside world, built once per worker process. */
 export interface ActivityDeps {
@@ -10,6 +11,11 @@ export interface ActivityDeps {
   workerId: string;
   /** PostgreSQL (drizzle); activities that need it fail with a clear error when absent. */
   db?: Db;
+  /** Firmware rollouts (activities/rollout.ts): executor, fleet source, catalogue lookup. */
+  rolloutExecutor?: RolloutDeps['rolloutExecutor'];
+  rolloutFleet?: RolloutDeps['rolloutFleet'];
+  rolloutImages?: RolloutDeps['rolloutImages'];
+  rolloutMinuteMs?: number;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -17,5 +23,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createProbeActivities(deps),
     ...createAuditActivities(deps),
     ...createApprovalActivities(deps),
+    ...createRolloutActivities(deps),
   };
 }

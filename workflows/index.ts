@@ -1,3 +1,5 @@
 // Every workflow the worker bundles. One use case per file.
 export { probe } from './probe.js';
 export { approvalDemo } from './approvalDemo.js';
+export { firmwareRollout } from './firmwareRollout.js';
+export { rolloutWave } from './rolloutWave.js';

@@ -1,0 +1,671 @@
+import { Context, heartbeat } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { and, gte, inArray, lte, sql } from 'drizzle-orm';
+import { appendAudit } from '../db/audit.js';
+import type { Db } from '../db/client.js';
+import { deviceEvents, fleetHealth } from '../db/schema/index.js';
+import type { Executor, SubmitOutcome } from '../executor/executor.js';
+import { idempotencyKey } from '../executor/executor.js';
+import { deviceSetHash, selectorQuery } from '../fleet/resolve.js';
+import { parseSelector } from '../fleet/selector.js';
+import {
+  type Classified,
+  type CohortDevice,
+  type ControlCounts,
+  type DeviceEvent,
+  type FleetHealth,
+  type GateResult,
+  type OutcomeCounts,
+  type RolloutSpec,
+  type WavePlanResult,
+  classifyOutcome,
+  estimateSchedule,
+  evaluateGate,
+  gateParamsFromSpec,
+  planAbort,
+  planWaves,
+  rolloutSpecSchema,
+} from '../domain/rollout/index.js';
+import type { Logger } from '../platform/logger.js';
+
+/** A cohort device with what rollback planning needs to know about its banks. */
+export interface RolloutDevice extends CohortDevice {
+  dualBank?: boolean;
+  inactiveBankVersion?: string;
+}
+
+/** What a rollout needs from the fleet: the cohort, and per-device events plus fleet health to judge outcomes. */
+export interface RolloutFleet {
+  resolveCohort(selector: unknown): Promise<RolloutDevice[]>;
+  /** Events of the given devices in [fromMs, toMs], and the fleet-health rows covering that span. */
+  observe(
+    deviceIds: readonly string[],
+    fromMs: number,
+    toMs: number,
+  ): Promise<{
+    events: Map<string, DeviceEvent[]>;
+    health: FleetHealth;
+  }>;
+}
+
+/** The catalogue entry a rollout installs, and the image it rolls back to. */
+export interface RolloutImage {
+  id: string;
+  url: string;
+  version: string;
+  fileSize: number;
+  checksum?: string;
+  /** Version the cohort runs today (the rollback target). */
+  previousVersion: string;
+  previousUrl?: string;
+}
+
+export interface RolloutDeps {
+  logger: Logger;
+  db?: Db;
+  rolloutExecutor?: Executor;
+  /** Defaults to the PostgreSQL-backed fleet (devices, device_events, fleet_health). */
+  rolloutFleet?: RolloutFleet;
+  /** Catalogue lookup; defaults to none (every rollout fails with a clear error). */
+  rolloutImages?: (imageId: string) => Promise<RolloutImage | undefined>;
+  /** Length of one spec minute in ms; tests with a fast fleet double shrink it. */
+  rolloutMinuteMs?: number;
+  /** Webhook sender (fetch by default). */
+  rolloutFetch?: typeof fetch;
+}
+
+export interface WaveSummary {
+  wave: number;
+  stages: number;
+  devices: number;
+  perStratum: Record<string, number>;
+}
+
+export interface PreparedRollout {
+  cohortSize: number;
+  cohortHash: string;
+  strata: Array<{ id: string; size: number; members: string[] }>;
+  minStratumSize: number;
+  waves: WaveSummary[];
+  schedule: { totalMinutes: number };
+  image: { id: string; version: string; previousVersion: string };
+}
+
+/** One dispatched batch: devices [from, to) of a wave's stage list, and when they went out. */
+export interface DispatchedBatch {
+  wave: number;
+  stage: number;
+  from: number;
+  to: number;
+  at: number;
+  /** Devices whose submit was `queued` or `existing` (sent); others are counted apart. */
+  sent: number;
+  leaseHeld: number;
+  rejected: number;
+}
+
+export interface EvaluateInput {
+  rolloutId: string;
+  spec: RolloutSpec;
+  seed: string;
+  cohortHash: string;
+  batches: DispatchedBatch[];
+  startedAt: number;
+  /** Strata already halted (they take no further part). */
+  haltedStrata: string[];
+}
+
+export type StratumCounts = Record<string, OutcomeCounts>;
+
+export interface Evaluation {
+  gate: Pick<GateResult, 'decision' | 'reasons' | 'haltStrata' | 'familyWiseFalseAbortRate'> & {
+    perStratum: Array<{ stratum: string; decision: string; concluded: number; bricks: number }>;
+  };
+  /** Outcome counts per wave and stratum, for the progress query. */
+  perWave: Record<number, StratumCounts>;
+  pending: number;
+  healthy: boolean;
+}
+
+export interface RollbackResult {
+  rollback: number;
+  activate: number;
+  redownload: number;
+  fieldAction: string[];
+  untouched: number;
+  pending: number;
+}
+
+const BATCH = 200;
+
+function emptyCounts(): OutcomeCounts {
+  return { success: 0, degraded: 0, reverted: 0, transferFailure: 0, brick: 0, unknown: 0, pending: 0 };
+}
+
+function bump(c: OutcomeCounts, o: Classified['outcome']): void {
+  if (o === 'transfer-failure') c.transferFailure++;
+  else c[o]++;
+}
+
+/** The PostgreSQL-backed fleet: devices table for the cohort, device_events + fleet_health for outcomes. */
+export function dbRolloutFleet(db: Db, maxStalenessMs = 30_000): RolloutFleet {
+  return {
+    async resolveCohort(selector) {
+      const ids = (await db.execute<{ id: string }>(selectorQuery(parseSelector(selector)))).rows.map(
+        (r) => r.id,
+      );
+      if (ids.length === 0) return [];
+      const out: RolloutDevice[] = [];
+      for (let i = 0; i < ids.length; i += 10_000) {
+        const chunk = ids.slice(i, i + 10_000);
+        const rows = await db.execute<{
+          id: string;
+          model: string | null;
+          hw: string | null;
+          fw: string | null;
+          region: string | null;
+          bng: string | null;
+          olt: string | null;
+          pon: string | null;
+        }>(sql`select id, coalesce(model_name, product_class) as model, hardware_version as hw,
+                 software_version as fw, region, bng, olt, pon_port as pon
+               from devices where id in (${sql.join(
+                 chunk.map((x) => sql`${x}`),
+                 sql`, `,
+               )}) order by id`);
+        for (const r of rows.rows)
+          out.push({
+            id: r.id,
+            model: r.model ?? '?',
+            hardwareVersion: r.hw ?? '?',
+            firmware: r.fw ?? '?',
+            topology: {
+              ...(r.region ? { region: r.region } : {}),
+              ...(r.bng ? { bng: r.bng } : {}),
+              ...(r.olt ? { olt: r.olt } : {}),
+              ...(r.pon ? { ponPort: r.pon } : {}),
+            },
+          });
+      }
+      return out;
+    },
+    async observe(deviceIds, fromMs, toMs) {
+      const events = new Map<string, DeviceEvent[]>();
+      for (let i = 0; i < deviceIds.length; i += 5_000) {
+        const rows = await db
+          .select()
+          .from(deviceEvents)
+          .where(
+            and(
+              inArray(deviceEvents.deviceId, deviceIds.slice(i, i + 5_000)),
+              gte(deviceEvents.at, new Date(fromMs)),
+              lte(deviceEvents.at, new Date(toMs)),
+            ),
+          );
+        for (const r of rows) {
+          const at = r.at.getTime();
+          const p = r.payload as Record<string, unknown>;
+          const sv = typeof p.softwareVersion === 'string' ? p.softwareVersion : undefined;
+          let e: DeviceEvent | undefined;
+          if (r.kind === 'inform')
+            e = {
+              kind: 'inform',
+              at,
+              ...(sv ? { softwareVersion: sv } : {}),
+              eventCodes: Array.isArray(p.eventCodes) ? (p.eventCodes as string[]) : [],
+            };
+          else if (r.kind === 'boot') e = { kind: 'boot', at, ...(sv ? { softwareVersion: sv } : {}) };
+          else if (r.kind === 'transfer_complete')
+            e = { kind: 'transfer-complete', at, faultCode: Number(p.faultCode ?? 0) };
+          if (!e) continue;
+          const arr = events.get(r.deviceId) ?? [];
+          arr.push(e);
+          events.set(r.deviceId, arr);
+        }
+      }
+      // Health rows are one per component (latest only): a stale or unhealthy row reads as unhealthy.
+      const rows = await db.select().from(fleetHealth);
+      const samples = rows.map((r) => ({ at: r.at.getTime(), healthy: r.healthy }));
+      return { events, health: { samples, maxStalenessMs: Math.max(maxStalenessMs, toMs - fromMs) } };
+    },
+  };
+}
+
+/**
+ * Rollout activities. The plan (cohort → strata → waves) is never carried in workflow history: every
+ * activity recomputes it deterministically from (cohort, spec, seed) and checks the device-set hash,
+ * so a changed fleet fails loudly instead of dispatching to other devices.
+ */
+export function createRolloutActivities(deps: RolloutDeps) {
+  const minuteMs = deps.rolloutMinuteMs ?? 60_000;
+  const plans = new Map<string, { plan: WavePlanResult; cohort: Map<string, RolloutDevice>; hash: string }>();
+
+  function executor(): Executor {
+    if (!deps.rolloutExecutor)
+      throw new Error('rollout activities need an executor (ActivityDeps.rolloutExecutor)');
+    return deps.rolloutExecutor;
+  }
+  function fleet(): RolloutFleet {
+    if (deps.rolloutFleet) return deps.rolloutFleet;
+    if (!deps.db) throw new Error('rollout activities need a fleet source or a database');
+    return dbRolloutFleet(deps.db);
+  }
+  async function image(id: string): Promise<RolloutImage> {
+    const img = await deps.rolloutImages?.(id);
+    if (!img)
+      throw ApplicationFailure.create({
+        type: 'UnknownImage',
+        message: `image ${id} is not in the catalogue`,
+        nonRetryable: true,
+      });
+    return img;
+  }
+
+  async function planFor(rolloutId: string, spec: RolloutSpec, seed: string, expectHash?: string) {
+    const key = `${rolloutId}|${seed}|${expectHash ?? ''}`;
+    const hit = plans.get(key);
+    if (hit) return hit;
+    const devices = await fleet().resolveCohort(spec.cohort);
+    const hash = deviceSetHash(devices.map((d) => d.id).sort());
+    if (expectHash !== undefined && hash !== expectHash)
+      throw ApplicationFailure.create({
+        type: 'CohortChanged',
+        message: `cohort of ${rolloutId} changed since it was planned (${hash} ≠ ${expectHash})`,
+        nonRetryable: true,
+      });
+    const plan = planWaves(devices, spec, seed);
+    const entry = { plan, cohort: new Map(devices.map((d) => [d.id, d])), hash };
+    if (plans.size > 64) plans.clear();
+    plans.set(key, entry);
+    plans.set(`${rolloutId}|${seed}|${hash}`, entry);
+    return entry;
+  }
+
+  function stageList(plan: WavePlanResult, wave: number, stage: number): string[] {
+    return plan.waves.find((w) => w.wave === wave && w.stage === stage)?.deviceIds ?? [];
+  }
+
+  async function audit(action: string, rolloutId: string, data: Record<string, unknown>, key: string) {
+    if (!deps.db) {
+      deps.logger.info({ action, rolloutId, ...data }, 'rollout audit (no database)');
+      return;
+    }
+    await appendAudit(deps.db, {
+      actor: { id: 'fleetbrain-rollout', kind: 'system' },
+      action,
+      subject: { kind: 'rollout', id: rolloutId },
+      data,
+      idempotencyKey: key,
+    });
+  }
+
+  return {
+    /** Resolve the cohort, plan waves, estimate the schedule: the dry run and the start of a run. */
+    async prepareRollout(input: {
+      rolloutId: string;
+      spec: unknown;
+      seed: string;
+    }): Promise<PreparedRollout> {
+      const spec = rolloutSpecSchema.parse(input.spec);
+      const img = await image(spec.image);
+      const { plan, hash } = await planFor(input.rolloutId, spec, input.seed);
+      const waves = new Map<number, WaveSummary>();
+      for (const w of plan.waves) {
+        const s = waves.get(w.wave) ?? { wave: w.wave, stages: 0, devices: 0, perStratum: {} };
+        s.stages++;
+        s.devices += w.deviceIds.length;
+        for (const [k, v] of Object.entries(w.perStratum)) s.perStratum[k] = (s.perStratum[k] ?? 0) + v;
+        waves.set(w.wave, s);
+      }
+      const schedule = estimateSchedule(plan.waves, spec.rateCaps.perMinute, spec.outcomeTimeoutMinutes);
+      return {
+        cohortSize: plan.stratumOf.size,
+        cohortHash: hash,
+        strata: plan.strata.map((s) => ({ id: s.id, size: s.size, members: s.members })),
+        minStratumSize: Number.isFinite(plan.minStratumSize) ? plan.minStratumSize : -1,
+        waves: [...waves.values()].sort((a, b) => a.wave - b.wave),
+        schedule: { totalMinutes: schedule.totalMinutes },
+        image: { id: img.id, version: img.version, previousVersion: img.previousVersion },
+      };
+    },
+
+    /**
+     * Submit a Download for devices [from, to) of a stage, in batches, heartbeating the index reached.
+     * Idempotent by (rollout id, step, device, operation): a retried activity re-submits and the
+     * executor answers `existing` for what already went out.
+     */
+    async dispatchBatch(input: {
+      rolloutId: string;
+      spec: RolloutSpec;
+      seed: string;
+      cohortHash: string;
+      wave: number;
+      stage: number;
+      from: number;
+      to: number;
+      excludeStrata: string[];
+      /** Retry round; 0 is the first dispatch. */
+      attempt?: number;
+      onlyDevices?: string[];
+    }): Promise<DispatchedBatch> {
+      const { plan } = await planFor(input.rolloutId, input.spec, input.seed, input.cohortHash);
+      const img = await image(input.spec.image);
+      const excluded = new Set(input.excludeStrata);
+      const all = input.onlyDevices ?? stageList(plan, input.wave, input.stage).slice(input.from, input.to);
+      const ids = all.filter((id) => !excluded.has(plan.stratumOf.get(id) ?? ''));
+      const step = `wave-${input.wave}/stage-${input.stage}${input.attempt ? `/retry-${input.attempt}` : ''}/download`;
+      const ref = { scope: input.rolloutId, step };
+      const resumeAt = (Context.current().info.heartbeatDetails as number | undefined) ?? 0;
+      let sent = 0;
+      let leaseHeld = 0;
+      let rejected = 0;
+      const deadline = new Date(Date.now() + input.spec.outcomeTimeoutMinutes * minuteMs);
+      for (let i = 0; i < ids.length; i += BATCH) {
+        const devices = ids.slice(i, i + BATCH);
+        // Devices before the heartbeat point were submitted by an earlier attempt; submit() is
+        // idempotent anyway, this only saves the round trip.
+        const out: SubmitOutcome[] =
+          i + BATCH <= resumeAt
+            ? devices.map((d) => ({
+                deviceId: d,
+                outcome: 'existing' as const,
+                key: idempotencyKey(ref, d, 'download'),
+                state: 'queued' as const,
+              }))
+            : await executor().submit({
+                ref,
+                devices,
+                owner: input.rolloutId,
+                deadline,
+                operation: {
+                  kind: 'download',
+                  url: img.url,
+                  version: img.version,
+                  fileSize: img.fileSize,
+                  ...(img.checksum ? { checksum: img.checksum } : {}),
+                },
+              });
+        for (const o of out) {
+          if (o.outcome === 'queued' || o.outcome === 'existing') sent++;
+          else if (o.outcome === 'lease_held') leaseHeld++;
+          else rejected++;
+        }
+        heartbeat(i + devices.length);
+      }
+      return {
+        wave: input.wave,
+        stage: input.stage,
+        from: input.from,
+        to: input.to,
+        at: Date.now(),
+        sent,
+        leaseHeld,
+        rejected,
+      };
+    },
+
+    /** Size of one stage's device list (the workflow slices it into dispatch batches). */
+    async stageSize(input: {
+      rolloutId: string;
+      spec: RolloutSpec;
+      seed: string;
+      cohortHash: string;
+      wave: number;
+      stage: number;
+    }): Promise<number> {
+      const { plan } = await planFor(input.rolloutId, input.spec, input.seed, input.cohortHash);
+      return stageList(plan, input.wave, input.stage).length;
+    },
+
+    /** Classify every dispatched device, count per wave and stratum, and run the gate. */
+    async evaluateRollout(input: EvaluateInput): Promise<Evaluation> {
+      const { plan } = await planFor(input.rolloutId, input.spec, input.seed, input.cohortHash);
+      const img = await image(input.spec.image);
+      const now = Date.now();
+      const halted = new Set(input.haltedStrata);
+      const treated: StratumCounts = {};
+      const perWave: Record<number, StratumCounts> = {};
+      for (const s of plan.strata) if (!halted.has(s.id)) treated[s.id] = emptyCounts();
+      const dispatched = new Map<string, { at: number; wave: number }>();
+      for (const b of input.batches) {
+        for (const id of stageList(plan, b.wave, b.stage).slice(b.from, b.to))
+          if (!dispatched.has(id)) dispatched.set(id, { at: b.at, wave: b.wave });
+      }
+      const earliest = Math.min(...input.batches.map((b) => b.at), now);
+      const windowMs = input.spec.outcomeTimeoutMinutes * minuteMs;
+      // Concurrent control: cohort devices not dispatched, observed over the same window.
+      const control = [...plan.stratumOf.keys()].filter((id) => !dispatched.has(id));
+      const observed = await fleet().observe([...dispatched.keys(), ...control], earliest - minuteMs, now);
+      let pending = 0;
+      for (const [id, d] of dispatched) {
+        const s = plan.stratumOf.get(id) ?? '';
+        if (halted.has(s)) continue;
+        const c = classifyOutcome(observed.events.get(id) ?? [], observed.health, {
+          dispatchedAt: d.at,
+          now,
+          targetVersion: img.version,
+          previousVersion: img.previousVersion,
+          outcomeTimeoutMs: windowMs,
+          soakMs: input.spec.soakMinutes * minuteMs,
+          bootLoopBoots: input.spec.bootLoopBoots,
+        });
+        if (c.outcome === 'pending') pending++;
+        const t = treated[s] ?? emptyCounts();
+        treated[s] = t;
+        bump(t, c.outcome);
+        const w = perWave[d.wave] ?? {};
+        perWave[d.wave] = w;
+        const ws = w[s] ?? emptyCounts();
+        w[s] = ws;
+        bump(ws, c.outcome);
+      }
+      const controlCounts: Record<string, ControlCounts> = {};
+      const windowStart = now - windowMs;
+      // Only once a full outcome window has passed since the first dispatch does silence mean anything.
+      if (windowStart >= earliest - minuteMs) {
+        for (const id of control) {
+          const s = plan.stratumOf.get(id) ?? '';
+          const c = controlCounts[s] ?? { observed: 0, silent: 0 };
+          controlCounts[s] = c;
+          c.observed++;
+          const evs = observed.events.get(id) ?? [];
+          if (!evs.some((e) => e.at >= windowStart)) c.silent++;
+        }
+      }
+      const latest = observed.health.samples.reduce((a, b) => (b.at > a.at ? b : a), {
+        at: 0,
+        healthy: false,
+      });
+      const healthy =
+        observed.health.samples.length > 0 &&
+        observed.health.samples.every((x) => x.healthy) &&
+        now - latest.at <= observed.health.maxStalenessMs;
+      const gate = evaluateGate(treated, controlCounts, gateParamsFromSpec(input.spec.gate), {
+        infrastructureHealthy: healthy,
+        minutesSinceStart: (now - input.startedAt) / minuteMs,
+        decisionDeadlineMinutes: input.spec.gate.decisionDeadlineMinutes,
+      });
+      return {
+        gate: {
+          decision: gate.decision,
+          reasons: gate.reasons,
+          haltStrata: gate.haltStrata,
+          familyWiseFalseAbortRate: gate.familyWiseFalseAbortRate,
+          perStratum: gate.perStratum.map((r) => ({
+            stratum: r.stratum,
+            decision: r.decision,
+            concluded: r.concluded,
+            bricks: r.bricks,
+          })),
+        },
+        perWave,
+        pending,
+        healthy,
+      };
+    },
+
+    /** Devices of dispatched batches whose executor task failed or expired (for "retry failed"). */
+    async failedDevices(input: {
+      rolloutId: string;
+      spec: RolloutSpec;
+      seed: string;
+      cohortHash: string;
+      batches: DispatchedBatch[];
+      attempt: number;
+    }): Promise<Array<{ wave: number; stage: number; devices: string[] }>> {
+      const out = new Map<string, { wave: number; stage: number; devices: string[] }>();
+      for (const b of input.batches) {
+        const k = `${b.wave}/${b.stage}`;
+        if (out.has(k)) continue;
+        const prev = input.attempt > 1 ? `/retry-${input.attempt - 1}` : '';
+        const st = await executor().status({
+          scope: input.rolloutId,
+          step: `wave-${b.wave}/stage-${b.stage}${prev}/download`,
+        });
+        const devices = st
+          .filter((s) => s.state === 'failed' || s.state === 'expired')
+          .map((s) => s.deviceId);
+        out.set(k, { wave: b.wave, stage: b.stage, devices });
+      }
+      return [...out.values()].filter((x) => x.devices.length > 0);
+    },
+
+    /**
+     * Roll back the upgraded, reachable devices of the halted strata by the cheapest path; list the
+     * bricked ones for field action. Idempotent by (rollout id, step, device, operation).
+     */
+    async rollBack(input: {
+      rolloutId: string;
+      spec: RolloutSpec;
+      seed: string;
+      cohortHash: string;
+      batches: DispatchedBatch[];
+      haltStrata: string[];
+      startedAt: number;
+    }): Promise<RollbackResult> {
+      const { plan, cohort } = await planFor(input.rolloutId, input.spec, input.seed, input.cohortHash);
+      const img = await image(input.spec.image);
+      const now = Date.now();
+      const dispatched = new Map<string, number>();
+      for (const b of input.batches)
+        for (const id of stageList(plan, b.wave, b.stage).slice(b.from, b.to))
+          if (!dispatched.has(id)) dispatched.set(id, b.at);
+      const observed = await fleet().observe(
+        [...dispatched.keys()],
+        Math.min(...dispatched.values(), now),
+        now,
+      );
+      const outcomes = new Map<string, Classified['outcome']>();
+      for (const [id, at] of dispatched) {
+        outcomes.set(
+          id,
+          classifyOutcome(observed.events.get(id) ?? [], observed.health, {
+            dispatchedAt: at,
+            now,
+            targetVersion: img.version,
+            previousVersion: img.previousVersion,
+            outcomeTimeoutMs: input.spec.outcomeTimeoutMinutes * minuteMs,
+            soakMs: 0,
+            bootLoopBoots: input.spec.bootLoopBoots,
+          }).outcome,
+        );
+      }
+      const devices = [...dispatched.keys()].map((id) => {
+        const d = cohort.get(id);
+        return {
+          id,
+          stratum: plan.stratumOf.get(id) ?? '',
+          dualBank: d?.dualBank ?? false,
+          ...(d?.inactiveBankVersion ? { inactiveBankVersion: d.inactiveBankVersion } : {}),
+        };
+      });
+      const abort = planAbort(devices, outcomes, input.haltStrata, img.previousVersion, !!img.previousUrl);
+      const deadline = new Date(now + input.spec.outcomeTimeoutMinutes * minuteMs);
+      const activate = abort.rollback
+        .filter((r) => r.path === 'activate-previous-bank')
+        .map((r) => r.deviceId);
+      const redl = abort.rollback.filter((r) => r.path === 'download-previous').map((r) => r.deviceId);
+      for (let i = 0; i < activate.length; i += BATCH) {
+        await executor().submit({
+          ref: { scope: input.rolloutId, step: 'rollback/activate' },
+          devices: activate.slice(i, i + BATCH),
+          owner: input.rolloutId,
+          deadline,
+          operation: { kind: 'activateImage', version: img.previousVersion },
+        });
+        heartbeat(i);
+      }
+      for (let i = 0; i < redl.length && img.previousUrl; i += BATCH) {
+        await executor().submit({
+          ref: { scope: input.rolloutId, step: 'rollback/download' },
+          devices: redl.slice(i, i + BATCH),
+          owner: input.rolloutId,
+          deadline,
+          operation: { kind: 'download', url: img.previousUrl, version: img.previousVersion, fileSize: 0 },
+        });
+        heartbeat(i);
+      }
+      return {
+        rollback: abort.rollback.length,
+        activate: activate.length,
+        redownload: redl.length,
+        fieldAction: abort.fieldAction.slice(0, 1000),
+        untouched: abort.untouched.length,
+        pending: abort.pending.length,
+      };
+    },
+
+    /** How the rollback itself went, from the executor's task states. */
+    async rollbackStatus(input: {
+      rolloutId: string;
+    }): Promise<{ attempted: number; done: number; failed: number }> {
+      let attempted = 0;
+      let done = 0;
+      let failed = 0;
+      for (const step of ['rollback/activate', 'rollback/download']) {
+        for (const s of await executor().status({ scope: input.rolloutId, step })) {
+          attempted++;
+          if (s.state === 'done') done++;
+          else if (s.state === 'failed' || s.state === 'expired') failed++;
+        }
+      }
+      return { attempted, done, failed };
+    },
+
+    async auditRollout(input: {
+      rolloutId: string;
+      action: string;
+      data: Record<string, unknown>;
+      key: string;
+    }) {
+      await audit(input.action, input.rolloutId, input.data, `rollout/${input.rolloutId}/${input.key}`);
+    },
+
+    /** POST the event to every target subscribed to it; a failing target fails the activity (retried). */
+    async notifyRollout(input: {
+      rolloutId: string;
+      event: 'halt' | 'pause' | 'complete' | 'resume' | 'wave-start';
+      targets: RolloutSpec['notifications'];
+      data: Record<string, unknown>;
+      key: string;
+    }): Promise<number> {
+      const f = deps.rolloutFetch ?? fetch;
+      let sent = 0;
+      for (const t of input.targets) {
+        if (!t.events.includes(input.event)) continue;
+        const res = await f(t.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'idempotency-key': `${input.rolloutId}/${input.key}`,
+          },
+          body: JSON.stringify({ rolloutId: input.rolloutId, event: input.event, ...input.data }),
+          signal: AbortSignal.timeout(10_000),
+        });
+        if (!res.ok) throw new Error(`webhook ${t.url} answered ${res.status}`);
+        sent++;
+      }
+      return sent;
+    },
+  };
+}
