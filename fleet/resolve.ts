@@ -174,20 +174,16 @@ export async function selectDevices(
   opts: ReadOptions & { sampleSize?: number } = {},
 ): Promise<Selection> {
   const w = where(selector, opts);
+  // One scan: the matching ids are materialised once in id order, then counted, hashed and sampled.
+  // A separate "order by id limit n" for the sample can walk the primary key through most of the table
+  // when the matches sit late in id order.
   return readOnly(db, opts.statementTimeoutMs ?? DEFAULT_TIMEOUT_MS, async (tx) => {
-    const r = await tx.execute<{ n: string; h: string }>(sql`
-      select count(*) as n,
-             encode(sha256(convert_to(coalesce(string_agg(s."id", E'\n'), ''), 'UTF8')), 'hex') as h
-      from (select d."id" from "devices" d where ${w} order by d."id") s`);
-    const size = opts.sampleSize ?? 10;
-    const sample =
-      size > 0
-        ? (
-            await tx.execute<{ id: string }>(
-              sql`select d."id" from "devices" d where ${w} order by d."id" limit ${size}`,
-            )
-          ).rows.map((x) => x.id)
-        : [];
-    return { count: Number(r.rows[0]?.n ?? 0), hash: r.rows[0]?.h ?? '', sample };
+    const r = await tx.execute<{ n: string; h: string; sample: string[] }>(sql`
+      with m as materialized (select d."id" from "devices" d where ${w} order by d."id")
+      select (select count(*) from m) as n,
+             (select encode(sha256(convert_to(coalesce(string_agg(m."id", E'\n'), ''), 'UTF8')), 'hex') from m) as h,
+             (select coalesce(array_agg(x."id"), '{}') from (select m."id" from m limit ${opts.sampleSize ?? 10}) x) as sample`);
+    const row = r.rows[0];
+    return { count: Number(row?.n ?? 0), hash: row?.h ?? '', sample: row?.sample ?? [] };
   });
 }
