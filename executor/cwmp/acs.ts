@@ -541,7 +541,9 @@ export class AcsServer {
     const old = this.byDevice.get(deviceId);
     if (old) {
       this.sessions.delete(old.id);
-      old.finish();
+      old.finish('device opened a new session', true);
+      // Let the old runner record its broken task first, so this session finds it due.
+      await Promise.race([old.settled(), new Promise((r) => setTimeout(r, 2_000))]);
       await abandonSession(this.deps.pool, old.id, 'device opened a new session', 0);
     }
     const session = new CwmpSession(facts, sessionNs, version, this.config.sessionTimeoutMs, this.deps.log);

@@ -249,7 +249,7 @@ export async function runTask(ctx: ProgramContext, s: CwmpSession, t: QueuedTask
     if (err instanceof ProtocolMismatch)
       return await finish(ctx, s, t, { fault: { reason: 'device_fault', code: 9002, message: err.message } });
     if (err instanceof SessionBroken) {
-      await retryTask(ctx.pool, t.id, err.message, ctx.retryBaseMs);
+      await retryTask(ctx.pool, t.id, err.message, err.immediate ? 0 : ctx.retryBaseMs);
       throw err;
     }
     throw err;

@@ -10,7 +10,15 @@ export interface Reply {
   headers?: Record<string, string>;
 }
 
-export class SessionBroken extends Error {}
+export class SessionBroken extends Error {
+  constructor(
+    message: string,
+    /** Retry at once (the device is back in a new session), not after the backoff. */
+    readonly immediate = false,
+  ) {
+    super(message);
+  }
+}
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -99,7 +107,7 @@ export class CwmpSession {
     this.outbox = out;
     if (!this.started) {
       this.started = true;
-      runner()
+      this.running = runner()
         .catch((err) => this.log.warn({ err, session: this.id }, 'session runner failed'))
         .finally(() => this.finish());
     } else {
@@ -135,12 +143,18 @@ export class CwmpSession {
     o?.resolve(r);
   }
 
+  /** Resolves when the runner (if any) has finished, including its bookkeeping of a broken task. */
+  private running: Promise<void> = Promise.resolve();
+  settled(): Promise<void> {
+    return this.running;
+  }
+
   /** End the session: the CPE gets 204 for its pending POST, a pending call fails. */
-  finish(): void {
+  finish(reason = 'session ended', immediate = false): void {
     if (!this.ended) this.ended = true;
     if (this.waiter) {
       clearTimeout(this.waiter.timer);
-      this.waiter.reject(new SessionBroken('session ended'));
+      this.waiter.reject(new SessionBroken(reason, immediate));
       this.waiter = null;
     }
     this.send({ status: 204 });

@@ -13,6 +13,8 @@ describe('CWMP ACS with simulated CPEs', () => {
 
   beforeAll(async () => {
     h = await startCwmpHarness({
+      // Production backoff: a device that comes back in a new session must still get its task at once.
+      acs: { retryBaseMs: 5_000 },
       fleet: {
         count: 4,
         models: ['hgw500', 'ontx1', 'gw98'],
