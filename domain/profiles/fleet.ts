@@ -120,7 +120,7 @@ export function detectFleetConflicts(input: FleetInput): FleetConflicts {
       for (let i = 0; i < m.length; i++) {
         const d = m[i] as number;
         if (bad && fw && bad.has(fw[d] as number)) continue;
-        own[d] |= named;
+        if (named) own[d] = 1;
         const k = count[d] as number;
         if (k === 0) first[d] = c.value;
         else if (first[d] !== c.value && conflicted[d] === 0) {
