@@ -34,12 +34,13 @@ export function registerErrorHandling(app: FastifyInstance): void {
       return reply.code(err.statusCode).send({ code: err.code, message: err.message, field: err.field });
     }
     if (hasZodFastifySchemaValidationErrors(err)) {
-      const issue = err.validation[0]?.params.issue as { path?: PropertyKey[]; message?: string } | undefined;
+      const first = err.validation[0];
       const where = err.validationContext ?? 'body';
-      const field = [where, ...(issue?.path?.map(String) ?? [])].join('.');
+      const segments = (first?.instancePath ?? '').split('/').filter(Boolean);
+      const field = [where, ...segments].join('.');
       return reply.code(400).send({
         code: 'invalid_request',
-        message: `${field}: ${issue?.message ?? err.message}`,
+        message: `${field}: ${first?.message ?? err.message}`,
         field,
       });
     }

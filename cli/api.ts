@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { postgresCheck, temporalCheck } from '../api/readiness-checks.js';
 import { buildServer } from '../api/server.js';
+import { openPolicyEngine, policyEngineCheck } from '../policies/runtime.js';
 import { type Config, loadConfig } from '../platform/config.js';
 import { createLogger, type Logger } from '../platform/logger.js';
 import { openRuntime, type Runtime } from '../platform/runtime.js';
@@ -8,6 +9,8 @@ import { startTelemetry } from '../platform/telemetry.js';
 import { onShutdown, requireDatabaseUrl } from './shared.js';
 
 export async function startApi(config: Config, runtime: Runtime, logger: Logger) {
+  // Fails closed: a missing or broken policy bundle stops start-up, naming the file and OPA's error.
+  const policy = await openPolicyEngine(runtime.db, { opaUrl: config.env.OPA_URL });
   const server = await buildServer(
     {
       db: runtime.db,
@@ -16,12 +19,18 @@ export async function startApi(config: Config, runtime: Runtime, logger: Logger)
         namespace: config.temporal.namespace,
         taskQueue: config.temporal.taskQueues.workflows,
       },
-      readiness: [postgresCheck(runtime.db), temporalCheck(runtime.connection)],
+      readiness: [postgresCheck(runtime.db), temporalCheck(runtime.connection), policyEngineCheck(policy)],
     },
     { logger },
   );
   const url = await server.listen({ host: config.env.API_HOST, port: config.env.API_PORT });
-  return { url, close: () => server.close() };
+  return {
+    url,
+    async close() {
+      await server.close();
+      await policy.close();
+    },
+  };
 }
 
 export function apiCommand(program: Command): void {

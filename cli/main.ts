@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { ConfigError } from '../platform/config.js';
 import { ToolError } from '../platform/tools.js';
+import { PolicyLoadError } from '../policies/bundle.js';
 import { apiCommand } from './api.js';
 import { auditCommand } from './audit.js';
 import { datamodelCommand } from './datamodel.js';
@@ -28,6 +29,8 @@ auditCommand(program);
 program.parseAsync(process.argv).catch((err: unknown) => {
   // Expected failures are one line; anything else keeps its stack for a bug report.
   if (err instanceof ConfigError) process.stderr.write(`fleetbrain: configuration error: ${err.message}\n`);
+  else if (err instanceof PolicyLoadError)
+    process.stderr.write(`fleetbrain: policy bundle refused: ${err.message}\n`);
   else if (err instanceof ToolError) process.stderr.write(`fleetbrain: missing tool: ${err.message}\n`);
   else
     process.stderr.write(`fleetbrain: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
