@@ -25,7 +25,7 @@ async function registry(): Promise<SchemaRegistry> {
     ],
     { reference: core },
   );
-  await r.register(key('2.0'), fw2, 'discovered');
+  await r.register(key('2.0'), fw2, 'gpn');
   return r;
 }
 
