@@ -30,7 +30,10 @@ const SOURCES = Array.from({ length: 8 }, (_, i) => `127.0.1.${i + 1}`);
 /** Start a child with a raised descriptor limit (`ulimit -n`) and an IPC channel. */
 function child(file: string, args: string[]): ChildProcess {
   const cmd = `ulimit -n 1048576 2>/dev/null || ulimit -n 65536; exec node --import tsx ${file} ${args.map((a) => `'${a}'`).join(' ')}`;
-  return spawn('bash', ['-c', cmd], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: path.resolve(here, '..') });
+  return spawn('bash', ['-c', cmd], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    cwd: path.resolve(here, '..'),
+  });
 }
 
 function ask<T>(c: ChildProcess, msg: object | null, timeoutMs = 1_800_000): Promise<T> {
@@ -97,7 +100,11 @@ const bench: Benchmark = async (args) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fleetbrain-storm-'));
   // As root the cluster runs as `postgres`, which must reach its data directory.
   chmodSync(dir, 0o755);
-  const pgs = await startPostgres({ dataDir: path.join(dir, 'pg'), port: await freePort(), database: 'storm' });
+  const pgs = await startPostgres({
+    dataDir: path.join(dir, 'pg'),
+    port: await freePort(),
+    database: 'storm',
+  });
   const table: Array<Record<string, string | number>> = [];
   const metrics: Record<string, number> = {};
   const notes: string[] = [];

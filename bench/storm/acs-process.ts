@@ -29,7 +29,14 @@ async function main(): Promise<void> {
     const log = createLogger({ name: 'storm-acs', level: 'error' });
     const batcher = new WriteBatcher(db.db, { maxDelayMs: 5, maxJobs: 1000, maxConcurrentFlushes: 4 });
     const acs = new AcsServer(
-      { pool: db.pool, db: db.db, batcher, gate: createSchemaGate(new SchemaRegistry()), cipher: new CredentialCipher(secret!), log },
+      {
+        pool: db.pool,
+        db: db.db,
+        batcher,
+        gate: createSchemaGate(new SchemaRegistry()),
+        cipher: new CredentialCipher(secret!),
+        log,
+      },
       { port: 0, host: '127.0.0.1', maxSessions: Number(maxSessions ?? 1000), retryAfterSeconds: 10 },
     );
     await acs.listen();
@@ -47,11 +54,15 @@ async function main(): Promise<void> {
         const c = parseDigestAuthorization(req.headers.authorization);
         const password = c ? SimFleet.credentialsFor('sim-secret', c.username).password : '';
         if (!c || nonces.check(c.nonce) !== 'ok' || !verifyDigest(c, password, 'POST'))
-          return void res.writeHead(401, { 'www-authenticate': nonces.challenge(), 'content-length': '0' }).end();
+          return void res
+            .writeHead(401, { 'www-authenticate': nonces.challenge(), 'content-length': '0' })
+            .end();
         const env = parseEnvelope(body);
         served += 1;
         const out = buildInformResponse({ ns: env.ns, id: env.id });
-        res.writeHead(200, { 'content-type': 'text/xml', 'content-length': String(Buffer.byteLength(out)) }).end(out);
+        res
+          .writeHead(200, { 'content-type': 'text/xml', 'content-length': String(Buffer.byteLength(out)) })
+          .end(out);
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', 4096, () => r()));
@@ -62,7 +73,12 @@ async function main(): Promise<void> {
   process.on('message', (m: { cmd: string }) => {
     if (m.cmd === 'stats') {
       const cpu = process.cpuUsage();
-      process.send?.({ rss: process.memoryUsage.rss(), peakRss, cpuMs: (cpu.user + cpu.system) / 1000, ...stats() });
+      process.send?.({
+        rss: process.memoryUsage.rss(),
+        peakRss,
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        ...stats(),
+      });
     } else if (m.cmd === 'exit') process.exit(0);
   });
   process.send?.({ ready: true, url });

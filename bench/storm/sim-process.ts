@@ -28,7 +28,11 @@ process.on('message', async (m: StormCmd | { cmd: 'exit' }) => {
   });
   await fleet.start();
   // In-flight window bounded by the descriptor limit (hard limit here: see notes); all start at once up to it.
-  const s = await fleet.storm({ retryScale: m.retryScale, deadlineMs: m.deadlineMs, concurrency: m.concurrency });
+  const s = await fleet.storm({
+    retryScale: m.retryScale,
+    deadlineMs: m.deadlineMs,
+    concurrency: m.concurrency,
+  });
   await fleet.stop();
   const lat = s.latenciesMs.sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0;
