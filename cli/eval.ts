@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -38,6 +38,8 @@ async function fixtureDatabase(url?: string): Promise<{ h: DbHandle; stop(): Pro
     return { h, stop: () => h.close() };
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fleetbrain-eval-'));
+  // As root the cluster runs as `postgres`, which must reach its data directory.
+  chmodSync(dir, 0o755);
   const pg = await startPostgres({
     dataDir: path.join(dir, 'pg'),
     port: await freePort(),

@@ -130,6 +130,7 @@ export async function runFleetQuestions(
       correct,
       executed: executed.length,
       latencyMs: Math.round(wall),
+      rounds: 'rounds' in a ? a.rounds : 0,
       ...(a.kind === 'answer' ? { description: a.description } : {}),
       ...(a.kind === 'invalid' ? { error: a.error } : {}),
     });
