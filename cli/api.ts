@@ -10,7 +10,10 @@ import { onShutdown, requireDatabaseUrl } from './shared.js';
 
 export async function startApi(config: Config, runtime: Runtime, logger: Logger) {
   // Fails closed: a missing or broken policy bundle stops start-up, naming the file and OPA's error.
-  const policy = await openPolicyEngine(runtime.db, { opaUrl: config.env.OPA_URL });
+  const policy = await openPolicyEngine(runtime.db, {
+    opaUrl: config.env.OPA_URL,
+    policyDir: config.env.FLEETBRAIN_POLICY_DIR,
+  });
   const server = await buildServer(
     {
       db: runtime.db,

@@ -1,9 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { connect } from '../db/client.js';
 import { migrate } from '../db/migrate.js';
-import { seedPolicyDefaults } from '../policies/store.js';
 import { loadConfig } from '../platform/config.js';
 import { createLogger } from '../platform/logger.js';
 import { type EmbeddedPostgres, startPostgres } from '../platform/postgres.js';
@@ -13,18 +11,9 @@ import { startTelemetry } from '../platform/telemetry.js';
 import { ensureTools } from '../platform/tools.js';
 import { installTemporalRuntime } from '../platform/worker.js';
 import { startApi } from './api.js';
+import { seedDefaults } from './seed.js';
 import { onShutdown } from './shared.js';
 import { startWorker } from './worker.js';
-
-/** A fresh installation gets the default risk caps and maintenance window (existing rows stay). */
-async function withDbSeed(url: string): Promise<void> {
-  const h = connect(url, { max: 1, applicationName: 'fleetbrain-seed' });
-  try {
-    await seedPolicyDefaults(h.db);
-  } finally {
-    await h.close();
-  }
-}
 
 /**
  * Everything on one machine: PostgreSQL and a Temporal dev server (both persistent under the data
@@ -74,7 +63,7 @@ export function devCommand(program: Command): void {
         if (temporal) stops.push(() => temporal.stop());
         databaseUrl ??= pg?.url ?? '';
         await migrate(databaseUrl);
-        await withDbSeed(databaseUrl);
+        await seedDefaults(databaseUrl);
         const telemetry = startTelemetry('fleetbrain-dev');
         stops.push(() => telemetry.shutdown());
         const runtime = await openRuntime(config, databaseUrl, 'dev');

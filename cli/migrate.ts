@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { migrate } from '../db/migrate.js';
+import { seedDefaults } from './seed.js';
 import { loadConfig } from '../platform/config.js';
 import { requireDatabaseUrl } from './shared.js';
 
@@ -9,7 +10,9 @@ export function migrateCommand(program: Command): void {
     .description('apply pending database migrations (DATABASE_URL), serialised by an advisory lock')
     .action(async () => {
       const config = loadConfig();
-      await migrate(requireDatabaseUrl(config));
+      const url = requireDatabaseUrl(config);
+      await migrate(url);
+      await seedDefaults(url);
       console.log('migrations applied');
     });
 }

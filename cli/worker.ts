@@ -11,7 +11,10 @@ import { onShutdown, requireDatabaseUrl } from './shared.js';
 
 export async function startWorker(config: Config, db: DbHandle, logger: Logger, telemetry: Telemetry) {
   // Fails closed like the API: no worker runs activities without a loadable policy bundle.
-  const policy = await openPolicyEngine(db, { opaUrl: config.env.OPA_URL });
+  const policy = await openPolicyEngine(db, {
+    opaUrl: config.env.OPA_URL,
+    policyDir: config.env.FLEETBRAIN_POLICY_DIR,
+  });
   const { worker, connection } = await createWorker({
     address: config.temporal.address,
     namespace: config.temporal.namespace,

@@ -60,6 +60,8 @@ export const envSchema = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
   OPA_URL: optionalUrl,
+  /** Rego sources to load instead of the shipped policies/rego (e.g. a reviewed operator bundle). */
+  FLEETBRAIN_POLICY_DIR: z.string().min(1).optional(),
   OPENAI_BASE_URL: optionalUrl,
   OPENAI_API_KEY: z.string().optional(),
   FLEETBRAIN_MODEL: z.string().min(1).default('gpt-4.1-mini'),
