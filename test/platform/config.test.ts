@@ -64,23 +64,23 @@ describe('configuration', () => {
     );
   });
 
-  it('the CLI stops start-up with a one-line error naming the key', () => {
+  it('the CLI stops start-up with a one-line error naming the key', { timeout: 150_000 }, () => {
     const res = spawnSync(path.join(repoRoot, 'bin', 'fleetbrain'), ['api'], {
       env: { ...process.env, API_PORT: 'eighty', DATABASE_URL: 'postgres://x@127.0.0.1:1/x' },
       encoding: 'utf8',
-      timeout: 30_000,
+      timeout: 120_000,
     });
     expect(res.status).toBe(1);
     expect(res.stderr.trim().split('\n')).toHaveLength(1);
     expect(res.stderr).toMatch(/configuration error: invalid environment variable API_PORT: /);
   });
 
-  it('the CLI names the temporal.yaml key too', () => {
+  it('the CLI names the temporal.yaml key too', { timeout: 150_000 }, () => {
     const bad = yamlFile(validYaml.replace('port: 7233', 'port: seven'));
     const res = spawnSync(path.join(repoRoot, 'bin', 'fleetbrain'), ['worker'], {
       env: { ...process.env, TEMPORAL_YAML: bad },
       encoding: 'utf8',
-      timeout: 30_000,
+      timeout: 120_000,
     });
     expect(res.status).toBe(1);
     expect(res.stderr.trim().split('\n')).toHaveLength(1);

@@ -79,7 +79,7 @@ describe('fleetbrain dev', () => {
   it('starts everything, stops cleanly on Ctrl-C, and keeps its data across a restart', async () => {
     const first = start();
     child = first.c;
-    await expect.poll(readyz, { timeout: 120_000, interval: 500 }).toBe(200);
+    await expect.poll(readyz, { timeout: 240_000, interval: 500 }).toBe(200);
     expect(first.output()).toContain(`Temporal UI  http://127.0.0.1:${ports.ui}`);
 
     const url = `postgres://fleetbrain@127.0.0.1:${ports.pg}/fleetbrain`;
@@ -101,7 +101,7 @@ describe('fleetbrain dev', () => {
 
     const second = start();
     child = second.c;
-    await expect.poll(readyz, { timeout: 120_000, interval: 500 }).toBe(200);
+    await expect.poll(readyz, { timeout: 240_000, interval: 500 }).toBe(200);
     const db2 = new pg.Client({ connectionString: url });
     await db2.connect();
     const rows = await db2.query(`SELECT component FROM fleet_health WHERE component = 'dev-test'`);
@@ -116,5 +116,5 @@ describe('fleetbrain dev', () => {
 
     expect(await stop(second.c)).toBe(0);
     expect(processesOf()).toBe('');
-  }, 300_000);
+  }, 600_000);
 });
