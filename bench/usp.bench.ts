@@ -91,7 +91,14 @@ const bench: Benchmark = async (args) => {
   chmodSync(dir, 0o755);
   const notes: string[] = [];
   const broker = await startMosquitto({ dir: path.join(dir, 'mqtt'), port: await freePort() });
-  const pg = await startPostgres({ dataDir: path.join(dir, 'pg'), port: await freePort(), ephemeral: true });
+  const pg = await startPostgres({
+    dataDir: path.join(dir, 'pg'),
+    port: await freePort(),
+    ephemeral: true,
+  }).catch(async (err: unknown) => {
+    await broker.stop();
+    throw err;
+  });
   await migrate(pg.url);
   const dbh = connect(pg.url, { max: 8 });
   const batcher = new WriteBatcher(dbh.db, { maxDelayMs: 10, maxJobs: 2_000 });
