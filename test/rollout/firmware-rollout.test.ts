@@ -191,9 +191,10 @@ describe('firmwareRollout on the real Temporal dev server (fast executor double)
       });
       expect(pause).toMatchObject({ applied: false, duplicate: false, status: 'paused' });
       // Promote needs a second person.
-      await expect(
-        handle.executeUpdate(controlUpdate, { args: [{ requestId: 'c2', action: 'promote', by: 'bob' }] }),
-      ).rejects.toThrow(/second person/);
+      const refused = await handle
+        .executeUpdate(controlUpdate, { args: [{ requestId: 'c2', action: 'promote', by: 'bob' }] })
+        .catch((e: unknown) => e as Error);
+      expect(String((refused as Error).cause?.toString())).toMatch(/second person/);
 
       // Infrastructure recovers; an operator resumes (twice: the retry is a duplicate).
       fleet.healthy = true;
