@@ -14,6 +14,7 @@ import { auditRoutes } from './routes/audit.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { healthRoutes } from './routes/health.js';
 import { identityRoutes } from './routes/identity.js';
+import { type RolloutRoutesOptions, rolloutRoutes } from './routes/rollouts.js';
 
 /** What the API needs from the outside; built by the entry point (or a test). */
 export interface AppDeps {
@@ -22,6 +23,8 @@ export interface AppDeps {
   readiness: ReadinessCheck[];
   /** JWT/OIDC settings; from the environment when absent. Bearer tokens always work. */
   auth?: AuthOptions;
+  /** Firmware rollouts: dry-run planner and policy decision; routes are registered only when given. */
+  rollouts?: Omit<RolloutRoutesOptions, 'temporal' | 'taskQueue'>;
 }
 
 /**
@@ -58,4 +61,10 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
   await fastify.register(approvalRoutes, { db: deps.db.db, temporal: deps.temporal.client });
   await fastify.register(auditRoutes, { db: deps.db.db });
   await fastify.register(fleetRoutes, { db: deps.db.db });
+  if (deps.rollouts)
+    await fastify.register(rolloutRoutes, {
+      ...deps.rollouts,
+      temporal: deps.temporal.client,
+      taskQueue: deps.temporal.taskQueue,
+    });
 }
