@@ -46,6 +46,8 @@ process.on('message', async (m: StormCmd | { cmd: 'exit' }) => {
     p99: q(0.99),
     spanMs: s.lastDone - s.firstStart,
     sampleErrors: s.sampleErrors,
+    // Per device: informs the simulator saw answered with InformResponse.
+    acked: Object.fromEntries(fleet.devices.map((d) => [d.agent.device.id, d.agent.informsAcked])),
     peakRss: process.memoryUsage.rss(),
   });
 });
