@@ -18,7 +18,7 @@ import { isActive, type ParamValue, type Profile, valueKey } from './profile.js'
 
 export interface FleetProfile {
   profile: Pick<Profile, 'id' | 'priority' | 'parameters' | 'validFrom' | 'validUntil' | 'updatedAt'>;
-  /** Dense indices (0 ≤ i < deviceCount) of the devices the selector matched. */
+  /** Dense indices (0 ≤ i < deviceCount) of the devices the selector matched, ascending. */
   members: Uint32Array;
   /**
    * Per parameter (same order as profile.parameters): firmware indices on which the value is invalid.
@@ -98,6 +98,8 @@ export function detectFleetConflicts(input: FleetInput): FleetConflicts {
   const conflicted = new Uint8Array(n);
   // A device has a field for a path only if some claim names that path itself (not only a wildcard).
   const own = new Uint8Array(n);
+  const sigA = new Int32Array(n);
+  const sigB = new Int32Array(n);
   const out: FleetConflicts = {
     claimedPairs: 0,
     multiplyClaimedPairs: 0,
@@ -140,9 +142,12 @@ export function detectFleetConflicts(input: FleetInput): FleetConflicts {
     }
     if (!anyConflict) continue;
     out.conflictingPairs += conflictedDevices.length;
-    // Second pass only over conflicted devices: which claimants reach each of them.
-    const lists = new Map<number, number[]>();
-    for (const d of conflictedDevices) lists.set(d, []);
+    // Second pass only over conflicted devices: a 53-bit signature of the contenders reaching each one,
+    // so devices are grouped without a list per device; each group's contenders are then listed once.
+    for (const d of conflictedDevices) {
+      sigA[d] = 0x811c9dc5;
+      sigB[d] = 0x01000193;
+    }
     for (let ci = 0; ci < claimants.length; ci++) {
       const c = claimants[ci] as Claimant;
       const fp = input.profiles[c.profile] as FleetProfile;
@@ -152,21 +157,23 @@ export function detectFleetConflicts(input: FleetInput): FleetConflicts {
         const d = m[i] as number;
         if (conflicted[d] === 0 || own[d] === 0) continue;
         if (bad && fw && bad.has(fw[d] as number)) continue;
-        (lists.get(d) as number[]).push(ci);
+        sigA[d] = Math.imul((sigA[d] as number) ^ (ci + 1), 0x01000193);
+        sigB[d] =
+          Math.imul((sigB[d] as number) + (ci + 1) * 0x9e3779b1, 0x85ebca6b) ^ ((sigB[d] as number) >>> 13);
       }
     }
-    const groups = new Map<string, { cis: number[]; devices: number; sample: number[] }>();
+    const groups = new Map<number, { rep: number; devices: number; sample: number[] }>();
     for (const d of conflictedDevices) {
-      const cis = lists.get(d) as number[];
-      const key = cis.join(',');
+      const key = ((sigA[d] as number) >>> 0) * 0x200000 + ((sigB[d] as number) & 0x1fffff);
       const g = groups.get(key);
       if (g) {
         g.devices++;
         if (g.sample.length < sampleSize) g.sample.push(d);
-      } else groups.set(key, { cis, devices: 1, sample: sampleSize > 0 ? [d] : [] });
+      } else groups.set(key, { rep: d, devices: 1, sample: sampleSize > 0 ? [d] : [] });
     }
     for (const g of groups.values()) {
-      const claims: Claim[] = g.cis.map((ci) => {
+      const cis = contendersOf(g.rep, claimants, input.profiles, fw);
+      const claims: Claim[] = cis.map((ci) => {
         const c = claimants[ci] as Claimant;
         const fp = input.profiles[c.profile] as FleetProfile;
         return {
@@ -194,4 +201,35 @@ export function detectFleetConflicts(input: FleetInput): FleetConflicts {
   }
   out.groups.sort((a, b) => b.devices - a.devices || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return out;
+}
+
+/** The claimants (indices) that reach device `d`: membership by binary search in the sorted member arrays. */
+function contendersOf(
+  d: number,
+  claimants: readonly Claimant[],
+  profiles: readonly FleetProfile[],
+  fw: Uint16Array | undefined,
+): number[] {
+  const out: number[] = [];
+  for (let ci = 0; ci < claimants.length; ci++) {
+    const c = claimants[ci] as Claimant;
+    const fp = profiles[c.profile] as FleetProfile;
+    const bad = fp.invalidOn?.[c.param];
+    if (bad && fw && bad.has(fw[d] as number)) continue;
+    if (hasSorted(fp.members, d)) out.push(ci);
+  }
+  return out;
+}
+
+function hasSorted(a: Uint32Array, x: number): boolean {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = a[mid] as number;
+    if (v === x) return true;
+    if (v < x) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
 }
