@@ -137,6 +137,7 @@ export interface RollbackResult {
 }
 
 const BATCH = 200;
+const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function emptyCounts(): OutcomeCounts {
   return { success: 0, degraded: 0, reverted: 0, transferFailure: 0, brick: 0, unknown: 0, pending: 0 };
@@ -356,6 +357,7 @@ export function createRolloutActivities(deps: RolloutDeps) {
       const step = `wave-${input.wave}/stage-${input.stage}${input.attempt ? `/retry-${input.attempt}` : ''}/download`;
       const ref = { scope: input.rolloutId, step };
       const resumeAt = (Context.current().info.heartbeatDetails as number | undefined) ?? 0;
+      const perMinute = input.spec.rateCaps.perMinute;
       let sent = 0;
       let leaseHeld = 0;
       let rejected = 0;
@@ -391,6 +393,9 @@ export function createRolloutActivities(deps: RolloutDeps) {
           else rejected++;
         }
         heartbeat(i + devices.length);
+        // Rate cap inside the activity: one activity covers many minutes of dispatch, so the
+        // workflow history grows by one activity per chunk, not one per minute.
+        if (i + BATCH < ids.length && i + BATCH > resumeAt) await sleepMs((BATCH / perMinute) * minuteMs);
       }
       return {
         wave: input.wave,

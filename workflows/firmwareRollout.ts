@@ -140,6 +140,15 @@ export async function firmwareRollout(input: FirmwareRolloutInput): Promise<Firm
     if (wp && wp.state === 'dispatching') wp.state = 'observing';
   });
 
+  // The wave child may have just finished: a signal to a closed child is harmless to lose,
+  // the parent reads the same state when it looks at the child's result.
+  const tellChild = async (c: 'pause' | 'resume' | 'abort') => {
+    try {
+      await child?.signal(waveControlSignal, c);
+    } catch {
+      // not running any more
+    }
+  };
   const terminal = () => ['aborted', 'completed', 'rejected', 'aborting'].includes(state.status);
   setHandler(
     controlUpdate,
@@ -154,7 +163,7 @@ export async function firmwareRollout(input: FirmwareRolloutInput): Promise<Firm
               state.status = 'paused';
               state.pauseReasons.push(`paused by ${c.by}${c.reason ? `: ${c.reason}` : ''}`);
               applied = true;
-              await child?.signal(waveControlSignal, 'pause');
+              await tellChild('pause');
             }
             break;
           case 'resume':
@@ -162,13 +171,13 @@ export async function firmwareRollout(input: FirmwareRolloutInput): Promise<Firm
               state.status = 'running';
               state.pauseReasons = [];
               applied = true;
-              await child?.signal(waveControlSignal, 'resume');
+              await tellChild('resume');
             }
             break;
           case 'abort':
             state.abortRequested = true;
             applied = true;
-            await child?.signal(waveControlSignal, 'abort');
+            await tellChild('abort');
             break;
           case 'promote':
             state.promoteOnce = true;

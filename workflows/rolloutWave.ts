@@ -1,10 +1,4 @@
-import {
-  condition,
-  getExternalWorkflowHandle,
-  proxyActivities,
-  setHandler,
-  sleep,
-} from '@temporalio/workflow';
+import { condition, getExternalWorkflowHandle, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { DispatchedBatch, Evaluation, createRolloutActivities } from '../activities/rollout.js';
 import type { RolloutSpec } from '../domain/rollout/spec.js';
 import { waveControlSignal, waveProgressSignal, waveStateQuery } from './firmwareRollout.controls.js';
@@ -16,7 +10,7 @@ const { stageSize, evaluateRollout } = proxyActivities<Acts>({
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 const { dispatchBatch } = proxyActivities<Acts>({
-  startToCloseTimeout: '10 minutes',
+  startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
@@ -69,8 +63,9 @@ export async function rolloutWave(input: RolloutWaveInput): Promise<RolloutWaveR
     seed: input.seed,
     cohortHash: input.cohortHash,
   };
-  const perMinute = input.spec.rateCaps.perMinute;
-  const chunk = Math.min(perMinute, 5_000);
+  // One activity per ten minutes of dispatch at the rate cap (the activity paces itself):
+  // a 600,000-device wave at 1,000/min is 60 activities in this child's history.
+  const chunk = Math.min(input.spec.rateCaps.perMinute * 10, 20_000);
   let evaluation: Evaluation | undefined;
 
   const look = async (): Promise<Evaluation> => {
@@ -90,7 +85,6 @@ export async function rolloutWave(input: RolloutWaveInput): Promise<RolloutWaveR
       if (batches.some((b) => b.stage === stage && b.from === from)) continue;
       if (aborted) return { wave: input.wave, batches, outcome: 'abort-requested' };
       if (paused) return { wave: input.wave, batches, outcome: 'paused' };
-      const t0 = Date.now();
       const b = await dispatchBatch({
         ...base,
         wave: input.wave,
@@ -100,9 +94,6 @@ export async function rolloutWave(input: RolloutWaveInput): Promise<RolloutWaveR
         excludeStrata: input.excludeStrata,
       });
       batches.push(b);
-      // Rate cap: one chunk of `perMinute` devices per minute.
-      const rest = input.minuteMs - (Date.now() - t0);
-      if (from + chunk < size && rest > 0) await sleep(rest);
     }
     // Look until the gate decides or every device dispatched so far has concluded.
     for (;;) {
