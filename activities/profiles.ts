@@ -99,6 +99,8 @@ function bitsToIndices(bits: string): Uint32Array {
 export interface DbConflicts extends FleetConflicts {
   ids: string[];
   memberships: Memberships;
+  /** Seconds spent resolving selectors in PostgreSQL (the rest is the engine). */
+  resolveSeconds: number;
 }
 
 /** Resolves every profile's selector once and finds all conflicts across the fleet. */
@@ -111,13 +113,16 @@ export async function detectConflictsInDb(
     rules?: readonly PrecedenceRule[];
     decisions?: readonly Decision[];
     sampleSize?: number;
+    perScan?: number;
   },
 ): Promise<DbConflicts> {
+  const t0 = performance.now();
   const memberships = await resolveMemberships(
     pool,
     profiles.map((p) => p.selector),
     opts,
   );
+  const resolveSeconds = (performance.now() - t0) / 1000;
   const fleet: FleetProfile[] = profiles.map((profile, i) => ({
     profile,
     members: memberships.members[i] as Uint32Array,
@@ -130,5 +135,5 @@ export async function detectConflictsInDb(
     decisions: opts.decisions,
     sampleSize: opts.sampleSize,
   });
-  return { ...res, ids: memberships.ids, memberships };
+  return { ...res, ids: memberships.ids, memberships, resolveSeconds };
 }
