@@ -11,6 +11,7 @@ import { startTelemetry } from '../platform/telemetry.js';
 import { ensureTools } from '../platform/tools.js';
 import { installTemporalRuntime } from '../platform/worker.js';
 import { startApi } from './api.js';
+import { startDevFleet } from './dev-fleet.js';
 import { seedDefaults } from './seed.js';
 import { onShutdown } from './shared.js';
 import { startWorker } from './worker.js';
@@ -72,6 +73,8 @@ export function devCommand(program: Command): void {
         stops.push(() => worker.close());
         const api = await startApi(config, runtime, logger);
         stops.push(() => api.close());
+        const fleet = await startDevFleet(config, databaseUrl, logger);
+        stops.push(() => fleet.stop());
         const lines = [
           'Fleetbrain is running:',
           `  API          ${api.url}   (OpenAPI: ${api.url}/docs, readiness: ${api.url}/readyz)`,
@@ -79,6 +82,7 @@ export function devCommand(program: Command): void {
             ? `  Temporal UI  ${temporal.uiUrl}`
             : `  Temporal     ${config.temporal.address} (external)`,
           `  PostgreSQL   ${databaseUrl}`,
+          ...fleet.summary,
           `  data         ${config.dataDir}`,
           'Press Ctrl-C to stop.',
         ];

@@ -50,6 +50,13 @@ export const envSchema = z.object({
     .optional(),
   FLEETBRAIN_DATA_DIR: z.string().min(1).default('.data'),
   FLEETBRAIN_PG_PORT: port.default(55432),
+  FLEETBRAIN_ACS_PORT: port.default(57547),
+  FLEETBRAIN_MQTT_PORT: port.default(51883),
+  /** Size of the simulated fleet `dev` starts (0 turns a protocol off). */
+  FLEETBRAIN_SIM_CWMP: z.coerce.number().int().min(0).max(200_000).default(200),
+  FLEETBRAIN_SIM_USP: z.coerce.number().int().min(0).max(200_000).default(100),
+  /** Key (32 bytes, base64url) that encrypts per-device CPE credentials at rest; `dev` keeps one. */
+  FLEETBRAIN_CREDENTIAL_KEY: z.string().min(16).optional(),
   API_HOST: z.string().min(1).default('127.0.0.1'),
   API_PORT: port.default(8080),
   TEMPORAL_ADDRESS: z

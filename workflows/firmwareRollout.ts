@@ -6,6 +6,7 @@ import {
   proxyActivities,
   setHandler,
   startChild,
+  type ChildWorkflowHandle,
   workflowInfo,
 } from '@temporalio/workflow';
 import type {
@@ -117,7 +118,7 @@ export async function firmwareRollout(input: FirmwareRolloutInput): Promise<Firm
     abortRequested: false,
     startApproved: false,
   };
-  let child: Awaited<ReturnType<typeof startChild<typeof rolloutWave>>> | undefined;
+  let child: ChildWorkflowHandle<typeof rolloutWave> | undefined;
 
   setHandler(progressQuery, () => ({
     rolloutId: input.rolloutId,
