@@ -5,3 +5,4 @@ export * from './identity.js';
 export * from './audit.js';
 export * from './approval.js';
 export * from './fleet.js';
+export * from './policy.js';
