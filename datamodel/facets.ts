@@ -1,18 +1,7 @@
-import type { PrimitiveType, Range, Size, TypeSpec } from './types.js';
+import { PrimitiveType, type Range, type Size, type TypeSpec } from './types.js';
 import type { XmlElement } from './xml.js';
 
-const PRIMITIVES = new Set<string>([
-  'string',
-  'unsignedInt',
-  'int',
-  'unsignedLong',
-  'long',
-  'boolean',
-  'dateTime',
-  'base64',
-  'hexBinary',
-  'decimal',
-]);
+const PRIMITIVES = new Set<string>(PrimitiveType.options);
 
 export function isPrimitive(tag: string): tag is PrimitiveType {
   return PRIMITIVES.has(tag);

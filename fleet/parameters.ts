@@ -4,20 +4,10 @@ import { deviceParameters } from '../db/schema/fleet.js';
 import { chunks, type DbOrTx } from './db.js';
 import { DeviceId } from './devices.js';
 import { versionKey } from './version-key.js';
+import { PrimitiveType } from '../datamodel/types.js';
 
 /** TR-106 primitive types a stored value can have (the datamodel's PrimitiveType). */
-export const ParamType = z.enum([
-  'string',
-  'unsignedInt',
-  'int',
-  'unsignedLong',
-  'long',
-  'boolean',
-  'dateTime',
-  'base64',
-  'hexBinary',
-  'decimal',
-]);
+export const ParamType = PrimitiveType;
 export type ParamType = z.infer<typeof ParamType>;
 
 export const NUMERIC_TYPES: ReadonlySet<ParamType> = new Set([

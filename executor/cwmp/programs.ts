@@ -7,6 +7,7 @@ import type { SchemaGate } from '../schema-gate.js';
 import { completeTask, failTask, parkTask, type QueuedTask, retryTask } from '../task-queue.js';
 import { type CwmpSession, SessionBroken } from './session.js';
 import type { CpeMessage, ParamValueStruct } from './soap.js';
+import { PrimitiveType } from '../../datamodel/types.js';
 
 export interface ProgramContext {
   pool: pg.Pool;
@@ -17,18 +18,7 @@ export interface ProgramContext {
   retryBaseMs: number;
 }
 
-const FLEET_TYPES = new Set([
-  'string',
-  'unsignedInt',
-  'int',
-  'unsignedLong',
-  'long',
-  'boolean',
-  'dateTime',
-  'base64',
-  'hexBinary',
-  'decimal',
-]);
+const FLEET_TYPES = new Set<string>(PrimitiveType.options);
 
 export function toParameterValues(
   deviceId: string,
