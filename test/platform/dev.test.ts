@@ -12,7 +12,7 @@ import { freePort } from '../../platform/process.js';
 describe('fleetbrain dev', () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'fb-dev-'));
   chmodSync(dataDir, 0o755);
-  const ports = { api: 0, pg: 0, temporal: 0, ui: 0 };
+  const ports = { api: 0, pg: 0, temporal: 0, ui: 0, acs: 0, mqtt: 0 };
   let env: NodeJS.ProcessEnv;
   let child: ChildProcess | undefined;
 
@@ -30,6 +30,10 @@ describe('fleetbrain dev', () => {
       API_PORT: String(ports.api),
       FLEETBRAIN_PG_PORT: String(ports.pg),
       TEMPORAL_YAML: yamlFile,
+      FLEETBRAIN_ACS_PORT: String(ports.acs),
+      FLEETBRAIN_MQTT_PORT: String(ports.mqtt),
+      FLEETBRAIN_SIM_CWMP: '20',
+      FLEETBRAIN_SIM_USP: '10',
       LOG_LEVEL: 'warn',
     };
     delete env.DATABASE_URL;
@@ -79,8 +83,12 @@ describe('fleetbrain dev', () => {
   it('starts everything, stops cleanly on Ctrl-C, and keeps its data across a restart', async () => {
     const first = start();
     child = first.c;
-    await expect.poll(readyz, { timeout: 240_000, interval: 500 }).toBe(200);
-    expect(first.output()).toContain(`Temporal UI  http://127.0.0.1:${ports.ui}`);
+    // The summary is printed once every part (API, executor, simulated fleet) has started.
+    await expect
+      .poll(first.output, { timeout: 240_000, interval: 500 })
+      .toContain(`Temporal UI  http://127.0.0.1:${ports.ui}`);
+    expect(first.output()).toContain('simulated    20 CWMP CPEs, 10 USP agents');
+    await expect.poll(readyz, { timeout: 30_000, interval: 500 }).toBe(200);
 
     const url = `postgres://fleetbrain@127.0.0.1:${ports.pg}/fleetbrain`;
     const db = new pg.Client({ connectionString: url });
@@ -101,7 +109,8 @@ describe('fleetbrain dev', () => {
 
     const second = start();
     child = second.c;
-    await expect.poll(readyz, { timeout: 240_000, interval: 500 }).toBe(200);
+    await expect.poll(second.output, { timeout: 240_000, interval: 500 }).toContain('Press Ctrl-C to stop.');
+    await expect.poll(readyz, { timeout: 30_000, interval: 500 }).toBe(200);
     const db2 = new pg.Client({ connectionString: url });
     await db2.connect();
     const rows = await db2.query(`SELECT component FROM fleet_health WHERE component = 'dev-test'`);
