@@ -1,17 +1,13 @@
-import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { detectConflictsInDb } from '../activities/profiles.js';
 import { connect } from '../db/client.js';
-import { migrate } from '../db/migrate.js';
 import { effectiveConfig } from '../domain/profiles/ownership.js';
 import { isConflict } from '../domain/profiles/precedence.js';
 import type { Profile } from '../domain/profiles/profile.js';
 import { compileWhere } from '../fleet/compile.js';
 import { parseSelector } from '../fleet/selector.js';
-import { cacheDir } from '../platform/paths.js';
-import { startPostgres } from '../platform/postgres.js';
-import { freePort } from '../platform/process.js';
 import type { Benchmark } from './bench.js';
+import { option, startDataset } from './dataset.js';
 
 /**
  * Benchmark `profiles`: plan-time conflict detection over 100,000 devices and 200 profiles whose
@@ -27,13 +23,6 @@ const DB_NAME = 'profiles_bench';
 const PATHS = Array.from({ length: 40 }, (_, i) =>
   i < 20 ? `Device.WiFi.AccessPoint.${(i % 4) + 1}.X_BENCH_Param${i}` : `Device.X_BENCH.Settings.Param${i}`,
 );
-
-function dataDir(): string {
-  if (process.env.FLEETBRAIN_BENCH_DIR) return path.join(process.env.FLEETBRAIN_BENCH_DIR, 'profiles-pg');
-  if (process.getuid?.() === 0 && cacheDir.startsWith('/root'))
-    return '/var/tmp/fleetbrain/bench/profiles-pg';
-  return path.join(cacheDir, 'bench', 'profiles-pg');
-}
 
 function rng(seed: number): () => number {
   let a = seed;
@@ -70,24 +59,14 @@ function makeProfiles(count: number): Profile[] {
 }
 
 const bench: Benchmark = async (args) => {
-  const opt = (name: string) => {
-    const i = args.indexOf(name);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
+  const opt = (name: string) => option(args, name);
   const n = Number(opt('--devices') ?? 100_000);
   const profileCount = Number(opt('--profiles') ?? 200);
   const sampleN = Number(opt('--sample') ?? 1000);
   const perScan = Number(opt('--per-scan') ?? 25);
-  const dir = dataDir();
-  const pgServer = await startPostgres({
-    dataDir: dir,
-    port: await freePort(),
-    database: DB_NAME,
-    ephemeral: true,
-  });
+  const { pg: pgServer, dir } = await startDataset('profiles-pg', DB_NAME);
   const notes: string[] = [`data: ${dir}`];
   try {
-    await migrate(pgServer.url);
     const h = connect(pgServer.url, { max: 12, applicationName: 'bench-profiles' });
     try {
       const have = Number(

@@ -1,16 +1,12 @@
 import os from 'node:os';
-import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { connect, type DbHandle } from '../db/client.js';
-import { migrate } from '../db/migrate.js';
 import { catalogFromTypes } from '../fleet/catalog.js';
 import { parseSelector, type Selector } from '../fleet/selector.js';
 import { countDevices, selectDevices } from '../fleet/resolve.js';
 import { versionKey } from '../fleet/version-key.js';
-import { cacheDir } from '../platform/paths.js';
-import { startPostgres } from '../platform/postgres.js';
-import { freePort } from '../platform/process.js';
 import type { Benchmark } from './bench.js';
+import { option, startDataset } from './dataset.js';
 
 /**
  * Benchmark `select`: ten selector shapes over a generated fleet of 1,000,000 devices (inventory,
@@ -27,11 +23,6 @@ const DEFAULT_DEVICES = 1_000_000;
 const DB_NAME = 'select_bench';
 
 /** As root the cluster runs as `postgres`, which cannot enter /root; use a world-traversable cache then. */
-function dataDir(): string {
-  if (process.env.FLEETBRAIN_BENCH_DIR) return path.join(process.env.FLEETBRAIN_BENCH_DIR, 'select-pg');
-  if (process.getuid?.() === 0 && cacheDir.startsWith('/root')) return '/var/tmp/fleetbrain/bench/select-pg';
-  return path.join(cacheDir, 'bench', 'select-pg');
-}
 
 const MODELS = [
   ['00259E', 'Huawei', 'HG8245H'],
@@ -205,22 +196,12 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const bench: Benchmark = async (args) => {
-  const opt = (name: string) => {
-    const i = args.indexOf(name);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
+  const opt = (name: string) => option(args, name);
   const n = Number(opt('--devices') ?? DEFAULT_DEVICES);
   const runs = Number(opt('--runs') ?? 30);
-  const dir = dataDir();
-  const pgServer = await startPostgres({
-    dataDir: dir,
-    port: await freePort(),
-    database: DB_NAME,
-    ephemeral: true,
-  });
+  const { pg: pgServer, dir } = await startDataset('select-pg', DB_NAME);
   const notes: string[] = [`data: ${dir}`];
   try {
-    await migrate(pgServer.url);
     const h = connect(pgServer.url, { max: 2, applicationName: 'bench-select' });
     try {
       let meta = await h.db
