@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import type { DbHandle } from '../db/client.js';
+import type { Llm, PlannerUnavailable } from '../planner/llm.js';
 import type { AuthOptions } from './auth/config.js';
 import { authOptionsFromEnv } from './auth/config.js';
 import { registerAuth } from './auth/plugin.js';
@@ -12,6 +13,7 @@ import type { ReadinessCheck } from './readiness.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { fleetRoutes } from './routes/fleet.js';
+import { fleetQuestionRoutes } from './routes/fleet-questions.js';
 import { healthRoutes } from './routes/health.js';
 import { identityRoutes } from './routes/identity.js';
 import { type RolloutRoutesOptions, rolloutRoutes } from './routes/rollouts.js';
@@ -25,6 +27,8 @@ export interface AppDeps {
   auth?: AuthOptions;
   /** Firmware rollouts: dry-run planner and policy decision; routes are registered only when given. */
   rollouts?: Omit<RolloutRoutesOptions, 'temporal' | 'taskQueue'>;
+  /** The planner's language model; without one, plain-language questions answer 503 naming why. */
+  llm?: Llm | PlannerUnavailable;
 }
 
 /**
@@ -61,6 +65,10 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
   await fastify.register(approvalRoutes, { db: deps.db.db, temporal: deps.temporal.client });
   await fastify.register(auditRoutes, { db: deps.db.db });
   await fastify.register(fleetRoutes, { db: deps.db.db });
+  await fastify.register(fleetQuestionRoutes, {
+    db: deps.db.db,
+    llm: deps.llm ?? { kind: 'planner_unavailable', reason: 'no language model is configured for this API' },
+  });
   if (deps.rollouts)
     await fastify.register(rolloutRoutes, {
       ...deps.rollouts,

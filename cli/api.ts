@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { postgresCheck, temporalCheck } from '../api/readiness-checks.js';
 import { buildServer } from '../api/server.js';
+import { createLlm, llmSettingsFromEnv } from '../planner/llm.js';
 import { openPolicyEngine, policyEngineCheck } from '../policies/runtime.js';
 import { type Config, loadConfig } from '../platform/config.js';
 import { createLogger, type Logger } from '../platform/logger.js';
@@ -23,6 +24,7 @@ export async function startApi(config: Config, runtime: Runtime, logger: Logger)
         taskQueue: config.temporal.taskQueues.workflows,
       },
       readiness: [postgresCheck(runtime.db), temporalCheck(runtime.connection), policyEngineCheck(policy)],
+      llm: createLlm(llmSettingsFromEnv(config.env)),
     },
     { logger },
   );
