@@ -65,7 +65,7 @@ const arr = (xs: readonly (string | number)[]) =>
   `array[${xs.map((x) => (typeof x === 'number' ? String(x) : `'${x.replace(/'/g, "''")}'`)).join(',')}]`;
 
 /** Server-side generation: no rows cross the wire; secondary indexes are dropped during the load. */
-async function generate(h: DbHandle, n: number, ref: Date): Promise<void> {
+export async function generate(h: DbHandle, n: number, ref: Date): Promise<void> {
   const keys = VERSIONS.map((v) => versionKey(v) ?? '');
   await h.db.execute(sql`truncate devices, device_parameters, device_events`);
   const idx = await h.db.execute<{ indexname: string; indexdef: string }>(sql`
@@ -142,7 +142,7 @@ async function generate(h: DbHandle, n: number, ref: Date): Promise<void> {
   );
 }
 
-const catalog = catalogFromTypes({
+export const catalog = catalogFromTypes({
   'Device.WiFi.Radio.{i}.Channel': 'unsignedInt',
   'Device.WiFi.Radio.{i}.Enable': 'boolean',
   'Device.WiFi.SSID.{i}.SSID': 'string',
