@@ -6,3 +6,4 @@ export * from './audit.js';
 export * from './approval.js';
 export * from './fleet.js';
 export * from './policy.js';
+export * from './rollout.js';
