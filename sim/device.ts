@@ -270,6 +270,15 @@ export class SimDevice {
     return [...set].sort();
   }
 
+  /** True when some parameter path starts with `prefix` (an object exists); no sorting, no copies. */
+  hasPrefix(prefix: string): boolean {
+    for (const [k, v] of this.overrides ?? []) if (v !== null && k.startsWith(prefix)) return true;
+    for (const k of sharedTree(this.model, this.firmware).keys()) {
+      if (k.startsWith(prefix) && this.overrides?.get(k) !== null) return true;
+    }
+    return false;
+  }
+
   // ---- operations --------------------------------------------------------------------------
 
   /** Values of full paths or partial paths (ending in "."). Unknown path → fault 9005. */

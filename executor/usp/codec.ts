@@ -49,7 +49,9 @@ export function decodeRecord(bytes: Uint8Array): UspRecord {
 }
 
 export function encodeMsg(msg: UspMsg): Uint8Array {
-  return MsgTypeT.encode(MsgTypeT.fromObject(stripOneofNames(msg) as Record<string, unknown>)).finish();
+  // fromObject reads declared fields only: protobufjs' virtual oneof names (`req_type`, ...) of a
+  // decoded Msg are ignored, so a decoded Msg re-encodes as it came.
+  return MsgTypeT.encode(MsgTypeT.fromObject(msg as unknown as Record<string, unknown>)).finish();
 }
 
 export function decodeMsg(bytes: Uint8Array): UspMsg {
@@ -63,28 +65,6 @@ export function decodeMsg(bytes: Uint8Array): UspMsg {
   if (!msg.header || !msg.body) throw new DecodeError('message has no header or body');
   if (!msg.header.msg_id) throw new DecodeError('message has an empty msg_id');
   return msg as UspMsg;
-}
-
-// protobufjs' virtual oneof names (e.g. `record_type`) must not be sent back into fromObject.
-const ONEOF_NAMES = new Set([
-  'msg_body',
-  'req_type',
-  'resp_type',
-  'notification',
-  'operation_resp',
-  'oper_status',
-]);
-function stripOneofNames(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(stripOneofNames);
-  if (v && typeof v === 'object' && !(v instanceof Uint8Array)) {
-    const out: Record<string, unknown> = {};
-    for (const [k, val] of Object.entries(v)) {
-      if (ONEOF_NAMES.has(k) && typeof val === 'string') continue;
-      out[k] = stripOneofNames(val);
-    }
-    return out;
-  }
-  return v;
 }
 
 export function noSessionRecord(opts: {

@@ -130,6 +130,8 @@ export class UspController {
   private readonly persisted = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<boolean>>();
   private counter = 0;
+  /** Unique per controller instance, so msg_ids do not repeat across restarts (no UUID per request). */
+  private readonly msgIdSuffix = randomUUID().slice(0, 8);
   readonly stats = {
     ignored: {} as Partial<Record<IgnoreReason, number>>,
     notifies: 0,
@@ -238,7 +240,7 @@ export class UspController {
     opts: { timeoutMs?: number; retries?: number } = {},
   ): Promise<Response> {
     this.counter += 1;
-    const msgId = `${type}-${this.counter}-${randomUUID().slice(0, 8)}`;
+    const msgId = `${type}-${this.counter}-${this.msgIdSuffix}`;
     const msg = requestMsg(msgId, type, body);
     const timeoutMs = opts.timeoutMs ?? this.opts.requestTimeoutMs ?? 30_000;
     const retries = opts.retries ?? this.opts.retries ?? 2;

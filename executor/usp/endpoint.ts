@@ -72,19 +72,29 @@ export function attachEndpoint(mtp: Mtp, hooks: EndpointHooks): void {
   mtp.onRecord((inbound) => handleRecord(mtp, inbound, hooks));
 }
 
+/** Endpoint IDs already checked: a storm of 100 000 agents would otherwise re-parse each ID per Record. */
+const validIds = new Set<string>();
+function validFromId(id: string): boolean {
+  if (validIds.has(id)) return true;
+  if (!isValidEndpointId(id)) return false;
+  if (validIds.size >= 250_000) validIds.clear();
+  validIds.add(id);
+  return true;
+}
+
 export function handleRecord(mtp: Mtp, inbound: InboundRecord, hooks: EndpointHooks): undefined {
   const ignore = (reason: IgnoreReason, detail: string): undefined => {
     hooks.onIgnored?.(reason, detail);
   };
   let rec: UspRecord;
   try {
-    rec = decodeRecord(inbound.bytes);
+    rec = inbound.record ?? decodeRecord(inbound.bytes);
   } catch (err) {
     inbound.reject(USP_ERR.RECORD_NOT_PARSED, (err as Error).message);
     return ignore('unparseable', (err as Error).message);
   }
   if (!rec.to_id || !hooks.isOwn(rec.to_id)) return ignore('wrong_to_id', rec.to_id);
-  if (!isValidEndpointId(rec.from_id)) return ignore('invalid_from_id', rec.from_id);
+  if (!validFromId(rec.from_id)) return ignore('invalid_from_id', rec.from_id);
   if (inbound.peerEndpointId && inbound.peerEndpointId !== rec.from_id) {
     return ignore('from_id_mismatch', `${rec.from_id} on a connection of ${inbound.peerEndpointId}`);
   }

@@ -718,13 +718,22 @@ export class UspAgent {
       this.resolveObjects(u.obj_path).flatMap((o) => u.param_settings.map((s) => `${o}${s.param}`)),
     );
     const before = this.snapshot(touched);
-    const subsBefore = new Map([...this.subs].map(([n, s]) => [n, { ...s }]));
+    // Subscriptions are only copied when the message touches them (the common Set does not).
+    const subsBefore = req.update_objs.some(
+      (u) => u.obj_path.startsWith('Device.LocalAgent.') || u.obj_path.includes('*'),
+    )
+      ? new Map([...this.subs].map(([n, s]) => [n, { ...s }]))
+      : undefined;
     const failures: Array<{ param_path: string; err_code: number; err_msg: string }> = [];
     for (const u of req.update_objs) {
       const objs = this.resolveObjects(u.obj_path);
       const exists = (o: string) =>
-        [...this.allValues().keys()].some((k) => k.startsWith(o)) ||
-        (o.startsWith(SUB) && this.subs.has(Number(o.slice(SUB.length, -1))));
+        o.startsWith(SUB)
+          ? this.subs.has(Number(o.slice(SUB.length, -1))) ||
+            [...this.localAgentParams().keys()].some((k) => k.startsWith(o))
+          : o.startsWith('Device.LocalAgent.')
+            ? [...this.localAgentParams().keys()].some((k) => k.startsWith(o))
+            : this.device.hasPrefix(o);
       if (objs.length === 1 && !u.obj_path.includes('*') && !exists(objs[0] as string)) {
         const failure = { err_code: 7016, err_msg: `Object ${u.obj_path} does not exist` };
         failures.push({ param_path: u.obj_path, ...failure });
@@ -780,8 +789,10 @@ export class UspAgent {
       // All or nothing: restore what earlier objects of this message changed.
       const key = this.device.value('Device.ManagementServer.ParameterKey') ?? '';
       if (before.length > 0) this.device.setValues(before, key);
-      this.subs.clear();
-      for (const [n, s] of subsBefore) this.subs.set(n, s);
+      if (subsBefore) {
+        this.subs.clear();
+        for (const [n, s] of subsBefore) this.subs.set(n, s);
+      }
       return errorMsg(msgId, {
         err_code: failures[0]?.err_code === 7016 ? 7016 : USP_ERR.MESSAGE_FAILED,
         err_msg: 'Set failed; nothing was changed (allow_partial is false)',

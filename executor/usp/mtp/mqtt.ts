@@ -1,6 +1,12 @@
 import net from 'node:net';
-import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import mqtt, {
+  type IClientOptions,
+  type IClientPublishOptions,
+  type IPublishPacket,
+  type MqttClient,
+} from 'mqtt';
 import { decodeRecord } from '../codec.js';
+import type { UspRecord } from '../messages.js';
 import {
   type BackoffOptions,
   backoffDelay,
@@ -52,6 +58,9 @@ export class MqttMtp implements Mtp {
   private attempt = 0;
   private replyTopic: string;
   private stopped = false;
+  private readonly decoded = new WeakMap<IPublishPacket, UspRecord>();
+  /** PUBLISH properties per sending endpoint, built once (mqtt-packet does not mutate them). */
+  private readonly publishProps = new Map<string, IClientPublishOptions['properties']>();
 
   constructor(private readonly opts: MqttMtpOptions) {
     this.replyTopic = opts.replyTopic;
@@ -101,7 +110,8 @@ export class MqttMtp implements Mtp {
         // R-MQTT.32: a record that cannot be extracted gets PUBACK reason 153 (payload format invalid);
         // the endpoint still sees it, to answer per R-MQTT.31 and count it.
         try {
-          decodeRecord(payload);
+          // Decoded once: the endpoint gets this Record with the message event.
+          this.decoded.set(packet, decodeRecord(payload));
           done(0);
         } catch {
           this.dispatch(topic, payload, packet);
@@ -218,6 +228,7 @@ export class MqttMtp implements Mtp {
     const eid = packet.properties?.userProperties?.['usp-endpoint-id'];
     const rec: InboundRecord = {
       bytes: payload,
+      record: this.decoded.get(packet),
       replyTo,
       receivedOn,
       peerEndpointId: Array.isArray(eid) ? eid[0] : eid,
@@ -240,20 +251,25 @@ export class MqttMtp implements Mtp {
     const replyTopic =
       opts?.from && this.opts.replyTopicFor ? this.opts.replyTopicFor(opts.from) : this.replyTopic;
     const topic = v5 ? address : `${address}${REPLY_TO}${replyTopic.replace(/\//g, '%2F')}`;
+    let properties: IClientPublishOptions['properties'];
+    if (v5) {
+      properties = this.publishProps.get(from);
+      if (properties?.responseTopic !== replyTopic) {
+        // Each agent of a shared connection names its own topic as the Response Topic (R-MQTT.24).
+        properties = {
+          responseTopic: replyTopic,
+          contentType: USP_CONTENT_TYPE,
+          userProperties: { 'usp-endpoint-id': from },
+        };
+        if (this.publishProps.size >= 10_000) this.publishProps.clear();
+        this.publishProps.set(from, properties);
+      }
+    }
     return new Promise((resolve, reject) => {
       client.publish(
         topic,
         Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-        {
-          qos: 1,
-          properties: v5
-            ? {
-                responseTopic: this.replyTopic,
-                contentType: USP_CONTENT_TYPE,
-                userProperties: { 'usp-endpoint-id': from },
-              }
-            : undefined,
-        },
+        { qos: 1, properties },
         (err) => (err ? reject(err) : resolve()),
       );
     });

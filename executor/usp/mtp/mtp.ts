@@ -3,8 +3,12 @@
  * an MTP and gets Records back with their return path. Record semantics live above this line.
  */
 
+import type { UspRecord } from '../messages.js';
+
 export interface InboundRecord {
   bytes: Uint8Array;
+  /** The Record when the MTP already decoded it (MQTT decodes to choose its PUBACK reason). */
+  record?: UspRecord;
   /** Return path on this MTP (MQTT topic, WebSocket connection key); undefined when none is known. */
   replyTo?: string;
   /** Endpoint ID the MTP vouches for (WebSocket `eid`, MQTT 5 `usp-endpoint-id` property). */
