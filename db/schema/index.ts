@@ -7,3 +7,4 @@ export * from './approval.js';
 export * from './fleet.js';
 export * from './policy.js';
 export * from './rollout.js';
+export * from './change-request.js';
