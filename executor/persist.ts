@@ -1,20 +1,22 @@
-import { sql } from 'drizzle-orm';
+import type { z } from 'zod';
+import type pg from 'pg';
 import type { Db } from '../db/client.js';
-import { executorEndpoints } from '../db/schema/executor.js';
 import {
-  appendEvents,
-  type DeviceEvent,
-  type DeviceUpsert,
-  type ParameterValue,
-  upsertDevices,
-  updateLastValues,
+  DeviceEvent,
+  DeviceUpsert,
+  type DeviceEvent as DeviceEventInput,
+  type DeviceUpsert as DeviceUpsertInput,
+  ParameterValue,
+  type ParameterValue as ParameterValueInput,
+  versionKey,
 } from '../fleet/index.js';
+import { typedColumns } from '../fleet/parameters.js';
 
 /** What a session hands to storage before it acknowledges the device. */
 export interface WriteJob {
-  events?: DeviceEvent[];
-  devices?: DeviceUpsert[];
-  values?: ParameterValue[];
+  events?: DeviceEventInput[];
+  devices?: DeviceUpsertInput[];
+  values?: ParameterValueInput[];
   endpoints?: EndpointUpdate[];
 }
 
@@ -29,26 +31,113 @@ export interface EndpointUpdate {
   lastInformAt?: Date;
 }
 
+/** A job checked and flattened into rows when it is handed in (so a bad job fails alone). */
+interface Rows {
+  devices: Array<DeviceRow & { softwareVersionKey: string | null | undefined }>;
+  events: Array<{ deviceId: string; at: Date; kind: string; payload: string }>;
+  values: Array<{
+    deviceId: string;
+    path: string;
+    type: string;
+    value: string;
+    valueNum: string | null;
+    valueBool: boolean | null;
+    valueTime: Date | null;
+    versionKey: string | null;
+    at: Date | null;
+  }>;
+  endpoints: EndpointUpdate[];
+}
+
+type DeviceRow = z.output<typeof DeviceUpsert>;
+
+function check<T>(schema: z.ZodType, v: unknown, what: string, i: number): T {
+  const r = schema.safeParse(v);
+  if (r.success) return r.data as T;
+  const issue = r.error.issues[0];
+  throw new Error(`${what} ${i}: ${issue?.path.join('.') || what}: ${issue?.message ?? 'invalid'}`);
+}
+
+/** Validate a job (fleet's zod schemas) and turn it into rows; throws a specific error for bad input. */
+function toRows(job: WriteJob): Rows {
+  const devices = (job.devices ?? []).map((d, i) => {
+    const v = check<DeviceRow>(DeviceUpsert, d, 'device', i);
+    return {
+      ...v,
+      softwareVersionKey: v.softwareVersion === undefined ? undefined : versionKey(v.softwareVersion),
+    };
+  });
+  const events = (job.events ?? []).map((e, i) => {
+    const v = check<{ deviceId: string; at: Date; kind: string; payload: unknown }>(
+      DeviceEvent,
+      e,
+      'device event',
+      i,
+    );
+    return { deviceId: v.deviceId, at: v.at, kind: v.kind, payload: JSON.stringify(v.payload ?? {}) };
+  });
+  const values = (job.values ?? []).map((p, i) => {
+    const v = check<{ deviceId: string; path: string; type: string; value: string; at?: Date }>(
+      ParameterValue,
+      p,
+      'parameter value',
+      i,
+    );
+    return {
+      deviceId: v.deviceId,
+      path: v.path,
+      type: v.type,
+      value: v.value,
+      ...typedColumns(v.type as never, v.value),
+      at: v.at ?? null,
+    };
+  });
+  return { devices, events, values, endpoints: job.endpoints ?? [] };
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** `excluded.col` when the row carried a value, else the stored one. */
+const keep = (col: string) => `${col} = coalesce(excluded.${col}, devices.${col})`;
+
 /**
- * Groups writes from many concurrent sessions into one transaction (a storm of informs becomes a few
- * multi-row INSERTs per flush). Each caller's promise settles only after its rows are committed, so
- * nothing is acknowledged before it is durable; a failed flush rejects every job in it.
+ * Groups writes from many concurrent sessions into one transaction: a storm of informs becomes four
+ * multi-row statements per flush (devices, events, last values, endpoints), each a single
+ * `unnest` of column arrays, so the cost per row is a few array pushes rather than a query builder.
+ * Each caller's promise settles only after its rows are committed, so nothing is acknowledged before
+ * it is durable; a failed flush rejects every job in it (their devices retry, nothing was acked).
+ * A job with bad input is refused alone when it is handed in, before it can spoil a batch.
+ * Rows are sorted by key so concurrent flushes lock in the same order (no deadlocks between them).
  */
 export class WriteBatcher {
-  private pending: Array<{ job: WriteJob; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private pending: Array<{ rows: Rows; resolve: () => void; reject: (e: unknown) => void }> = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing = 0;
+  private readonly pool: pg.Pool;
   /** Totals for health and benchmarks. */
   readonly stats = { flushes: 0, jobs: 0, events: 0, failures: 0 };
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly opts: { maxDelayMs?: number; maxJobs?: number; maxConcurrentFlushes?: number } = {},
-  ) {}
+  ) {
+    // The node-postgres pool under drizzle: the flush speaks plain SQL (no query builder per row).
+    this.pool = (db as unknown as { $client: pg.Pool }).$client;
+  }
+
+  /** Jobs waiting for a flush plus jobs in flushes (for admission decisions). */
+  get backlog(): number {
+    return this.pending.length;
+  }
 
   write(job: WriteJob): Promise<void> {
+    let rows: Rows;
+    try {
+      rows = toRows(job);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
-      this.pending.push({ job, resolve, reject });
+      this.pending.push({ rows, resolve, reject });
       if (this.pending.length >= (this.opts.maxJobs ?? 500)) this.kick();
       else if (!this.timer) this.timer = setTimeout(() => this.kick(), this.opts.maxDelayMs ?? 5);
     });
@@ -60,14 +149,13 @@ export class WriteBatcher {
       this.timer = null;
     }
     if (this.pending.length === 0) return;
-    if (this.flushing >= (this.opts.maxConcurrentFlushes ?? 4)) {
-      // Retry when a flush finishes; meanwhile jobs keep accumulating into a bigger batch.
-      return;
-    }
-    const batch = this.pending;
-    this.pending = [];
+    // At the flush limit, jobs keep accumulating into a bigger batch until a flush finishes.
+    if (this.flushing >= (this.opts.maxConcurrentFlushes ?? 4)) return;
+    const max = this.opts.maxJobs ?? 500;
+    const batch = this.pending.length > max ? this.pending.splice(0, max) : this.pending;
+    if (batch === this.pending) this.pending = [];
     this.flushing += 1;
-    this.flush(batch.map((b) => b.job))
+    this.flush(batch.map((b) => b.rows))
       .then(
         () => {
           for (const b of batch) b.resolve();
@@ -83,59 +171,44 @@ export class WriteBatcher {
       });
   }
 
-  private async flush(jobs: WriteJob[]): Promise<void> {
-    const events = jobs.flatMap((j) => j.events ?? []);
-    const devices = jobs.flatMap((j) => j.devices ?? []);
-    const values = jobs.flatMap((j) => j.values ?? []);
+  private async flush(jobs: Rows[]): Promise<void> {
+    // Within a flush the last entry for a key wins, as in the fleet repository functions.
+    const devices = new Map<string, Rows['devices'][number]>();
+    const values = new Map<string, Rows['values'][number]>();
     const endpoints = new Map<string, EndpointUpdate>();
-    for (const e of jobs.flatMap((j) => j.endpoints ?? []))
-      endpoints.set(e.deviceId, { ...endpoints.get(e.deviceId), ...e });
-    await this.db.transaction(async (tx) => {
+    const events: Rows['events'] = [];
+    for (const j of jobs) {
+      for (const d of j.devices) devices.set(d.id, d);
+      for (const v of j.values) values.set(`${v.deviceId}\n${v.path}`, v);
+      for (const e of j.endpoints) endpoints.set(e.deviceId, { ...endpoints.get(e.deviceId), ...e });
+      for (const e of j.events) events.push(e);
+    }
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const now = new Date();
       // Devices first: parameter rows reference them.
-      if (devices.length > 0) await upsertDevices(tx, devices);
-      if (events.length > 0) await appendEvents(tx, events);
-      if (values.length > 0) await updateLastValues(tx, values);
-      if (endpoints.size > 0) {
-        const now = new Date();
-        await tx
-          .insert(executorEndpoints)
-          .values(
-            [...endpoints.values()].map((e) => ({
-              deviceId: e.deviceId,
-              protocol: e.protocol,
-              connectionRequestUrl: e.connectionRequestUrl ?? null,
-              udpConnectionRequestAddress: e.udpConnectionRequestAddress ?? null,
-              cwmpVersion: e.cwmpVersion ?? null,
-              parameterKey: e.parameterKey ?? null,
-              periodicInformInterval: e.periodicInformInterval ?? null,
-              lastInformAt: e.lastInformAt ?? null,
-              updatedAt: now,
-            })),
-          )
-          .onConflictDoUpdate({
-            target: executorEndpoints.deviceId,
-            set: {
-              connectionRequestUrl: sql.raw(
-                `coalesce(excluded."connection_request_url", "executor_endpoints"."connection_request_url")`,
-              ),
-              udpConnectionRequestAddress: sql.raw(
-                `coalesce(excluded."udp_connection_request_address", "executor_endpoints"."udp_connection_request_address")`,
-              ),
-              cwmpVersion: sql.raw(`coalesce(excluded."cwmp_version", "executor_endpoints"."cwmp_version")`),
-              parameterKey: sql.raw(
-                `coalesce(excluded."parameter_key", "executor_endpoints"."parameter_key")`,
-              ),
-              periodicInformInterval: sql.raw(
-                `coalesce(excluded."periodic_inform_interval", "executor_endpoints"."periodic_inform_interval")`,
-              ),
-              lastInformAt: sql.raw(
-                `greatest(excluded."last_inform_at", "executor_endpoints"."last_inform_at")`,
-              ),
-              updatedAt: sql.raw(`excluded."updated_at"`),
-            },
-          });
-      }
-    });
+      if (devices.size > 0) await upsertDeviceRows(client, [...devices.values()], now);
+      if (events.length > 0) await insertEventRows(client, events);
+      if (values.size > 0)
+        await upsertValueRows(
+          client,
+          [...values.values()].sort((a, b) => cmp(a.deviceId, b.deviceId) || cmp(a.path, b.path)),
+          now,
+        );
+      if (endpoints.size > 0)
+        await upsertEndpointRows(
+          client,
+          [...endpoints.values()].sort((a, b) => cmp(a.deviceId, b.deviceId)),
+          now,
+        );
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
     this.stats.flushes += 1;
     this.stats.jobs += jobs.length;
     this.stats.events += events.length;
@@ -148,4 +221,130 @@ export class WriteBatcher {
       await new Promise((r) => setTimeout(r, 5));
     }
   }
+}
+
+const DEVICE_COLS: Array<[col: string, type: string, get: (d: Rows['devices'][number]) => unknown]> = [
+  ['id', 'text', (d) => d.id],
+  ['oui', 'text', (d) => d.oui],
+  ['serial_number', 'text', (d) => d.serialNumber],
+  ['protocol', 'text', (d) => d.protocol],
+  ['manufacturer', 'text', (d) => d.manufacturer ?? null],
+  ['product_class', 'text', (d) => d.productClass ?? null],
+  ['model_name', 'text', (d) => d.modelName ?? null],
+  ['hardware_version', 'text', (d) => d.hardwareVersion ?? null],
+  ['software_version', 'text', (d) => d.softwareVersion ?? null],
+  ['software_version_key', 'text', (d) => d.softwareVersionKey ?? null],
+  ['last_contact_at', 'timestamptz', (d) => d.lastContactAt ?? null],
+  ['periodic_inform_interval_s', 'int4', (d) => d.periodicInformIntervalS ?? null],
+  ['connection_request_url', 'text', (d) => d.connectionRequestUrl ?? null],
+];
+
+/**
+ * Same semantics as fleet's upsertDevices: absent fields keep their stored value, lastContactAt only
+ * moves forward; columns with a default (data model root, tags) are only written by rows that carry
+ * them, so rows are grouped by which of those they carry.
+ */
+async function upsertDeviceRows(client: pg.PoolClient, rows: Rows['devices'], now: Date): Promise<void> {
+  rows.sort((a, b) => cmp(a.id, b.id));
+  const groups = new Map<string, Rows['devices']>();
+  for (const r of rows) {
+    const k = `${r.tags !== undefined}/${r.dataModelRoot !== undefined}`;
+    const g = groups.get(k);
+    if (g) g.push(r);
+    else groups.set(k, [r]);
+  }
+  for (const [k, group] of groups) {
+    const [hasTags, hasRoot] = k.split('/').map((x) => x === 'true');
+    const cols = [...DEVICE_COLS];
+    if (hasRoot) cols.push(['data_model_root', 'text', (d) => d.dataModelRoot]);
+    // Tags travel as JSON text: unnest would flatten a two-dimensional array.
+    if (hasTags) cols.push(['tags', 'text', (d) => JSON.stringify(d.tags)]);
+    const params = cols.map(([, , get]) => group.map(get));
+    const select = cols.map(([c], i) =>
+      c === 'tags' ? `ARRAY(SELECT jsonb_array_elements_text(u.c${i}::jsonb))` : `u.c${i}`,
+    );
+    const set = [
+      'oui = excluded.oui',
+      'serial_number = excluded.serial_number',
+      'protocol = excluded.protocol',
+      ...['manufacturer', 'product_class', 'model_name', 'hardware_version', 'software_version'].map(keep),
+      'software_version_key = CASE WHEN excluded.software_version IS NULL THEN devices.software_version_key ELSE excluded.software_version_key END',
+      'last_contact_at = greatest(excluded.last_contact_at, devices.last_contact_at)',
+      keep('periodic_inform_interval_s'),
+      keep('connection_request_url'),
+      'updated_at = excluded.updated_at',
+      ...(hasRoot ? ['data_model_root = excluded.data_model_root'] : []),
+      ...(hasTags ? ['tags = excluded.tags'] : []),
+    ];
+    await client.query(
+      `INSERT INTO devices (${cols.map(([c]) => c).join(', ')}, updated_at)
+       SELECT ${select.join(', ')}, $${cols.length + 1}::timestamptz
+       FROM unnest(${cols.map(([, t], i) => `$${i + 1}::${t}[]`).join(', ')}) AS u(${cols.map((_, i) => `c${i}`).join(', ')})
+       ON CONFLICT (id) DO UPDATE SET ${set.join(', ')}`,
+      [...params, now],
+    );
+  }
+}
+
+async function insertEventRows(client: pg.PoolClient, rows: Rows['events']): Promise<void> {
+  await client.query(
+    `INSERT INTO device_events (device_id, at, kind, payload)
+     SELECT d, a, k, p::jsonb FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[]) AS u(d, a, k, p)`,
+    [rows.map((r) => r.deviceId), rows.map((r) => r.at), rows.map((r) => r.kind), rows.map((r) => r.payload)],
+  );
+}
+
+/** Same semantics as fleet's updateLastValues: an older report never overwrites a newer value. */
+async function upsertValueRows(client: pg.PoolClient, rows: Rows['values'], now: Date): Promise<void> {
+  await client.query(
+    `INSERT INTO device_parameters (device_id, path, type, value, value_num, value_bool, value_time, version_key, updated_at)
+     SELECT d, p, t, v, n::numeric, b, tm, vk, coalesce(at, $10::timestamptz)
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::timestamptz[], $8::text[], $9::timestamptz[])
+       AS u(d, p, t, v, n, b, tm, vk, at)
+     ON CONFLICT (device_id, path) DO UPDATE SET type = excluded.type, value = excluded.value,
+       value_num = excluded.value_num, value_bool = excluded.value_bool, value_time = excluded.value_time,
+       version_key = excluded.version_key, updated_at = excluded.updated_at
+     WHERE excluded.updated_at >= device_parameters.updated_at`,
+    [
+      rows.map((r) => r.deviceId),
+      rows.map((r) => r.path),
+      rows.map((r) => r.type),
+      rows.map((r) => r.value),
+      rows.map((r) => r.valueNum),
+      rows.map((r) => r.valueBool),
+      rows.map((r) => r.valueTime),
+      rows.map((r) => r.versionKey),
+      rows.map((r) => r.at),
+      now,
+    ],
+  );
+}
+
+async function upsertEndpointRows(client: pg.PoolClient, rows: EndpointUpdate[], now: Date): Promise<void> {
+  const c = (col: string) => `${col} = coalesce(excluded.${col}, executor_endpoints.${col})`;
+  await client.query(
+    `INSERT INTO executor_endpoints (device_id, protocol, connection_request_url, udp_connection_request_address,
+       cwmp_version, parameter_key, periodic_inform_interval, last_inform_at, updated_at)
+     SELECT *, $9::timestamptz FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int4[], $8::timestamptz[])
+     ON CONFLICT (device_id) DO UPDATE SET ${[
+       c('connection_request_url'),
+       c('udp_connection_request_address'),
+       c('cwmp_version'),
+       c('parameter_key'),
+       c('periodic_inform_interval'),
+     ].join(', ')},
+       last_inform_at = greatest(excluded.last_inform_at, executor_endpoints.last_inform_at),
+       updated_at = excluded.updated_at`,
+    [
+      rows.map((r) => r.deviceId),
+      rows.map((r) => r.protocol),
+      rows.map((r) => r.connectionRequestUrl ?? null),
+      rows.map((r) => r.udpConnectionRequestAddress ?? null),
+      rows.map((r) => r.cwmpVersion ?? null),
+      rows.map((r) => r.parameterKey ?? null),
+      rows.map((r) => r.periodicInformInterval ?? null),
+      rows.map((r) => r.lastInformAt ?? null),
+      now,
+    ],
+  );
 }
