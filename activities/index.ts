@@ -3,6 +3,7 @@ import type { Logger } from '../platform/logger.js';
 import { createApprovalActivities } from './approval.js';
 import { createAuditActivities } from './audit.js';
 import { createProbeActivities } from './probe.js';
+import { createProfileActivities, type ProfileActivityDeps } from './profiles.js';
 import { type RolloutDeps, createRolloutActivities } from './rollout.js';
 
 /** Everything the activities need from the outside world, built once per worker process. */
@@ -16,6 +17,9 @@ export interface ActivityDeps {
   rolloutFleet?: RolloutDeps['rolloutFleet'];
   rolloutImages?: RolloutDeps['rolloutImages'];
   rolloutMinuteMs?: number;
+  /** Profile reconciliation (activities/profiles.ts): executors by protocol and the schema gate. */
+  profileExecutors?: ProfileActivityDeps['profileExecutors'];
+  profileGate?: ProfileActivityDeps['profileGate'];
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -24,5 +28,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createAuditActivities(deps),
     ...createApprovalActivities(deps),
     ...createRolloutActivities(deps),
+    ...createProfileActivities(deps),
   };
 }

@@ -16,6 +16,7 @@ import { fleetRoutes } from './routes/fleet.js';
 import { fleetQuestionRoutes } from './routes/fleet-questions.js';
 import { healthRoutes } from './routes/health.js';
 import { identityRoutes } from './routes/identity.js';
+import { profileRoutes } from './routes/profiles.js';
 import { type RolloutRoutesOptions, rolloutRoutes } from './routes/rollouts.js';
 
 /** What the API needs from the outside; built by the entry point (or a test). */
@@ -65,6 +66,11 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
   await fastify.register(approvalRoutes, { db: deps.db.db, temporal: deps.temporal.client });
   await fastify.register(auditRoutes, { db: deps.db.db });
   await fastify.register(fleetRoutes, { db: deps.db.db });
+  await fastify.register(profileRoutes, {
+    db: deps.db.db,
+    temporal: deps.temporal.client,
+    taskQueue: deps.temporal.taskQueue,
+  });
   await fastify.register(fleetQuestionRoutes, {
     db: deps.db.db,
     llm: deps.llm ?? { kind: 'planner_unavailable', reason: 'no language model is configured for this API' },

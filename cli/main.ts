@@ -12,6 +12,7 @@ import { executorCommand } from './executor.js';
 import { fleetCommand } from './fleet.js';
 import { migrateCommand } from './migrate.js';
 import { policyCommand } from './policy.js';
+import { profilesCommand } from './profiles.js';
 import { simCommand } from './sim.js';
 import { usersCommand } from './users.js';
 import { workerCommand } from './worker.js';
@@ -33,6 +34,7 @@ evalCommand(program);
 fleetCommand(program);
 usersCommand(program);
 auditCommand(program);
+profilesCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // Expected failures are one line; anything else keeps its stack for a bug report.

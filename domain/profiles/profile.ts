@@ -22,20 +22,26 @@ export type ParamValue = z.infer<typeof ParamValue>;
 export const ProfileParameter = z.strictObject({ path: ParamPath, value: ParamValue });
 export type ProfileParameter = z.infer<typeof ProfileParameter>;
 
+export const ProfileParameters = z
+  .array(ProfileParameter)
+  .min(1)
+  .max(1000)
+  .refine((ps) => new Set(ps.map((p) => p.path)).size === ps.length, 'a path may appear only once');
+
+/** Names the API uses as sub-resources of /profiles. */
+const RESERVED = new Set(['conflicts', 'reconcile', 'precedence', 'overrides', 'check-change']);
+
 export const ProfileSpec = z
   .strictObject({
     name: z
       .string()
       .min(1)
       .max(128)
-      .regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" and "-"'),
+      .regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" and "-"')
+      .refine((n) => !RESERVED.has(n), 'this name is reserved'),
     description: z.string().max(2000).optional(),
     selector: z.record(z.string(), z.unknown()),
-    parameters: z
-      .array(ProfileParameter)
-      .min(1)
-      .max(1000)
-      .refine((ps) => new Set(ps.map((p) => p.path)).size === ps.length, 'a path may appear only once'),
+    parameters: ProfileParameters,
     priority: z.number().int().min(-1_000_000).max(1_000_000).default(0),
     owner: z.string().min(1).max(128),
     validFrom: z.coerce.date().optional(),
