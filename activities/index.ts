@@ -2,6 +2,7 @@ import type { Db } from '../db/client.js';
 import type { Logger } from '../platform/logger.js';
 import { createApprovalActivities } from './approval.js';
 import { createAuditActivities } from './audit.js';
+import { type ChangeRequestDeps, createChangeRequestActivities } from './change-request.js';
 import { createProbeActivities } from './probe.js';
 import { createProfileActivities, type ProfileActivityDeps } from './profiles.js';
 import { type RolloutDeps, createRolloutActivities } from './rollout.js';
@@ -17,10 +18,16 @@ export interface ActivityDeps {
   rolloutFleet?: RolloutDeps['rolloutFleet'];
   rolloutImages?: RolloutDeps['rolloutImages'];
   rolloutMinuteMs?: number;
+  rolloutHealth?: RolloutDeps['rolloutHealth'];
+  rolloutFetch?: RolloutDeps['rolloutFetch'];
   /** Profile reconciliation (activities/profiles.ts): executors by protocol and the schema gate. */
   profileExecutors?: ProfileActivityDeps['profileExecutors'];
   profileGate?: ProfileActivityDeps['profileGate'];
 }
+
+/** Change requests (activities/change-request.ts): executors by protocol, data-model lookup, policy engine. */
+export interface ActivityDeps
+  extends Pick<ChangeRequestDeps, 'changeExecutors' | 'changeSchemaFor' | 'changePolicy' | 'changePollMs'> {}
 
 export function createActivities(deps: ActivityDeps) {
   return {
@@ -28,6 +35,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAuditActivities(deps),
     ...createApprovalActivities(deps),
     ...createRolloutActivities(deps),
+    ...createChangeRequestActivities(deps),
     ...createProfileActivities(deps),
   };
 }

@@ -1,9 +1,9 @@
 import { Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { and, gte, inArray, lte, sql } from 'drizzle-orm';
+import { and, eq, gte, inArray, lte, sql } from 'drizzle-orm';
 import { appendAudit } from '../db/audit.js';
 import type { Db } from '../db/client.js';
-import { deviceEvents, fleetHealth } from '../db/schema/index.js';
+import { deviceEvents, firmwareImages, fleetHealth, rolloutCohortDevices } from '../db/schema/index.js';
 import type { Executor, SubmitOutcome } from '../executor/executor.js';
 import { idempotencyKey } from '../executor/executor.js';
 import { deviceSetHash, selectorQuery } from '../fleet/resolve.js';
@@ -32,11 +32,24 @@ import type { Logger } from '../platform/logger.js';
 export interface RolloutDevice extends CohortDevice {
   dualBank?: boolean;
   inactiveBankVersion?: string;
+  /** IANA zone of the device's local time (maintenance windows). */
+  timeZone?: string;
+}
+
+/** Cohort resolution for a rollout: `freeze` stores the snapshot; later calls read it back. */
+export interface CohortOptions {
+  rolloutId: string;
+  freeze: boolean;
 }
 
 /** What a rollout needs from the fleet: the cohort, and per-device events plus fleet health to judge outcomes. */
 export interface RolloutFleet {
-  resolveCohort(selector: unknown): Promise<RolloutDevice[]>;
+  /**
+   * The cohort. With `opts`, a rollout's frozen snapshot is returned when there is one; `freeze`
+   * stores the live answer as the snapshot (at the start of a run), so devices that change firmware
+   * during the rollout keep their stratum and stay in the plan.
+   */
+  resolveCohort(selector: unknown, opts?: CohortOptions): Promise<RolloutDevice[]>;
   /** Events of the given devices in [fromMs, toMs], and the fleet-health rows covering that span. */
   observe(
     deviceIds: readonly string[],
@@ -58,6 +71,37 @@ export interface RolloutImage {
   /** Version the cohort runs today (the rollback target). */
   previousVersion: string;
   previousUrl?: string;
+  /** Models the image is built for (catalogue); absent: not restricted here (policy decides). */
+  models?: string[];
+  /** Versions the image may be installed over (catalogue). */
+  allowedFromVersions?: string[];
+}
+
+/**
+ * The firmware catalogue (`firmware_images`) as the rollout's image lookup. A catalogue id is the
+ * image's version; the rollback target is the first version the image may be installed over, and
+ * its URL is the catalogue's entry for that version when there is one (else only dual-bank devices
+ * can be rolled back, by activating the old bank). Revoked images are not offered.
+ */
+export function dbRolloutImages(db: Db): (imageId: string) => Promise<RolloutImage | undefined> {
+  return async (imageId) => {
+    const rows = await db.select().from(firmwareImages);
+    const img = rows.find((r) => r.version === imageId);
+    if (!img || img.status === 'revoked') return undefined;
+    const previousVersion = img.allowedFromVersions[0] ?? '';
+    const prev = rows.find((r) => r.version === previousVersion && r.status !== 'revoked');
+    return {
+      id: img.version,
+      url: img.url,
+      version: img.version,
+      fileSize: img.size,
+      ...(/^[0-9a-f]{64}$/.test(img.checksum) ? { checksum: img.checksum } : {}),
+      previousVersion,
+      ...(prev ? { previousUrl: prev.url } : {}),
+      models: img.models,
+      allowedFromVersions: img.allowedFromVersions,
+    };
+  };
 }
 
 export interface RolloutDeps {
@@ -72,6 +116,8 @@ export interface RolloutDeps {
   rolloutMinuteMs?: number;
   /** Webhook sender (fetch by default). */
   rolloutFetch?: typeof fetch;
+  /** Health-history tuning of the PostgreSQL-backed fleet (tests with short intervals). */
+  rolloutHealth?: DbFleetOptions;
 }
 
 export interface WaveSummary {
@@ -137,7 +183,6 @@ export interface RollbackResult {
 }
 
 const BATCH = 200;
-const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function emptyCounts(): OutcomeCounts {
   return { success: 0, degraded: 0, reverted: 0, transferFailure: 0, brick: 0, unknown: 0, pending: 0 };
@@ -148,47 +193,62 @@ function bump(c: OutcomeCounts, o: Classified['outcome']): void {
   else c[o]++;
 }
 
-/** The PostgreSQL-backed fleet: devices table for the cohort, device_events + fleet_health for outcomes. */
-export function dbRolloutFleet(db: Db, maxStalenessMs = 30_000): RolloutFleet {
+export interface DbFleetOptions {
+  /** A fleet-health row older than this reads as unhealthy (the executor writes one every 5 s). */
+  maxRowAgeMs?: number;
+  /** Width of one bucket of the inform-rate health history. */
+  healthBucketMs?: number;
+  /** Below this many informs per bucket at baseline, the rate says nothing (small or idle fleets). */
+  minBaselinePerBucket?: number;
+}
+
+/** Share of the baseline inform rate below which a bucket reads as an outage (as executor/health.ts). */
+const OUTAGE_RATE_SHARE = 0.2;
+
+/**
+ * The PostgreSQL-backed fleet: devices table for the cohort, device_events + fleet_health for outcomes.
+ *
+ * Health history: `fleet_health` keeps only the latest row per component, so the past is read from
+ * what the executor persisted before acknowledging: informs per time bucket against the window's
+ * baseline (upper quartile). A bucket far below it means CPEs could not reach the ACS; the outcome
+ * of a device whose window overlaps such a bucket is `unknown`, never `brick`. The present is the
+ * latest rows: every component healthy and fresh.
+ */
+export function dbRolloutFleet(db: Db, opts: DbFleetOptions = {}): RolloutFleet {
+  const maxRowAgeMs = opts.maxRowAgeMs ?? 15_000;
+  const bucketMs = opts.healthBucketMs ?? 60_000;
+  const minBaseline = opts.minBaselinePerBucket ?? 10;
   return {
-    async resolveCohort(selector) {
-      const ids = (await db.execute<{ id: string }>(selectorQuery(parseSelector(selector)))).rows.map(
-        (r) => r.id,
-      );
-      if (ids.length === 0) return [];
-      const out: RolloutDevice[] = [];
-      for (let i = 0; i < ids.length; i += 10_000) {
-        const chunk = ids.slice(i, i + 10_000);
-        const rows = await db.execute<{
-          id: string;
-          model: string | null;
-          hw: string | null;
-          fw: string | null;
-          region: string | null;
-          bng: string | null;
-          olt: string | null;
-          pon: string | null;
-        }>(sql`select id, coalesce(model_name, product_class) as model, hardware_version as hw,
-                 software_version as fw, region, bng, olt, pon_port as pon
-               from devices where id in (${sql.join(
-                 chunk.map((x) => sql`${x}`),
-                 sql`, `,
-               )}) order by id`);
-        for (const r of rows.rows)
-          out.push({
-            id: r.id,
-            model: r.model ?? '?',
-            hardwareVersion: r.hw ?? '?',
-            firmware: r.fw ?? '?',
-            topology: {
-              ...(r.region ? { region: r.region } : {}),
-              ...(r.bng ? { bng: r.bng } : {}),
-              ...(r.olt ? { olt: r.olt } : {}),
-              ...(r.pon ? { ponPort: r.pon } : {}),
-            },
-          });
+    async resolveCohort(selector, co) {
+      if (co) {
+        const frozen = await readSnapshot(co.rolloutId);
+        if (frozen.length > 0) return frozen;
       }
-      return out;
+      const live = await resolveLive(selector);
+      if (co?.freeze && live.length > 0) {
+        for (let i = 0; i < live.length; i += 5_000)
+          await db
+            .insert(rolloutCohortDevices)
+            .values(
+              live.slice(i, i + 5_000).map((d) => ({
+                rolloutId: co.rolloutId,
+                deviceId: d.id,
+                model: d.model,
+                hardwareVersion: d.hardwareVersion,
+                firmware: d.firmware,
+                region: d.topology?.region ?? null,
+                bng: d.topology?.bng ?? null,
+                olt: d.topology?.olt ?? null,
+                ponPort: d.topology?.ponPort ?? null,
+                timeZone: d.timeZone ?? null,
+                dualBank: d.dualBank ?? false,
+              })),
+            )
+            .onConflictDoNothing();
+        // A concurrent attempt may have frozen first: the stored snapshot is the truth.
+        return readSnapshot(co.rolloutId);
+      }
+      return live;
     },
     async observe(deviceIds, fromMs, toMs) {
       const events = new Map<string, DeviceEvent[]>();
@@ -224,12 +284,106 @@ export function dbRolloutFleet(db: Db, maxStalenessMs = 30_000): RolloutFleet {
           events.set(r.deviceId, arr);
         }
       }
-      // Health rows are one per component (latest only): a stale or unhealthy row reads as unhealthy.
-      const rows = await db.select().from(fleetHealth);
-      const samples = rows.map((r) => ({ at: r.at.getTime(), healthy: r.healthy }));
-      return { events, health: { samples, maxStalenessMs: Math.max(maxStalenessMs, toMs - fromMs) } };
+      return { events, health: await health(fromMs, toMs) };
     },
   };
+
+  async function readSnapshot(rolloutId: string): Promise<RolloutDevice[]> {
+    const rows = await db
+      .select()
+      .from(rolloutCohortDevices)
+      .where(eq(rolloutCohortDevices.rolloutId, rolloutId))
+      .orderBy(rolloutCohortDevices.deviceId);
+    return rows.map((r) => ({
+      id: r.deviceId,
+      model: r.model,
+      hardwareVersion: r.hardwareVersion,
+      firmware: r.firmware,
+      topology: {
+        ...(r.region ? { region: r.region } : {}),
+        ...(r.bng ? { bng: r.bng } : {}),
+        ...(r.olt ? { olt: r.olt } : {}),
+        ...(r.ponPort ? { ponPort: r.ponPort } : {}),
+      },
+      ...(r.timeZone ? { timeZone: r.timeZone } : {}),
+      dualBank: r.dualBank,
+      // After the upgrade the image the device ran at the start sits in its other bank.
+      ...(r.dualBank ? { inactiveBankVersion: r.firmware } : {}),
+    }));
+  }
+
+  async function resolveLive(selector: unknown): Promise<RolloutDevice[]> {
+    const ids = (await db.execute<{ id: string }>(selectorQuery(parseSelector(selector)))).rows.map(
+      (r) => r.id,
+    );
+    const out: RolloutDevice[] = [];
+    for (let i = 0; i < ids.length; i += 10_000) {
+      const chunk = ids.slice(i, i + 10_000);
+      const rows = await db.execute<{
+        id: string;
+        model: string | null;
+        hw: string | null;
+        fw: string | null;
+        region: string | null;
+        bng: string | null;
+        olt: string | null;
+        pon: string | null;
+        tz: string | null;
+        dual: boolean;
+      }>(sql`select d.id, coalesce(d.model_name, d.product_class) as model, d.hardware_version as hw,
+               d.software_version as fw, d.region, d.bng, d.olt, d.pon_port as pon, d.time_zone as tz,
+               exists (select 1 from device_parameters p where p.device_id = d.id
+                       and p.path like d.data_model_root || 'DeviceInfo.FirmwareImage.2.%') as dual
+             from devices d where d.id in (${sql.join(
+               chunk.map((x) => sql`${x}`),
+               sql`, `,
+             )}) order by d.id`);
+      for (const r of rows.rows)
+        out.push({
+          id: r.id,
+          model: r.model ?? '?',
+          hardwareVersion: r.hw ?? '?',
+          firmware: r.fw ?? '?',
+          topology: {
+            ...(r.region ? { region: r.region } : {}),
+            ...(r.bng ? { bng: r.bng } : {}),
+            ...(r.olt ? { olt: r.olt } : {}),
+            ...(r.pon ? { ponPort: r.pon } : {}),
+          },
+          ...(r.tz ? { timeZone: r.tz } : {}),
+          dualBank: r.dual,
+        });
+    }
+    return out;
+  }
+
+  async function health(fromMs: number, toMs: number): Promise<FleetHealth> {
+    const samples: Array<{ at: number; healthy: boolean }> = [];
+    const full = Math.floor((toMs - fromMs) / bucketMs);
+    if (full > 0) {
+      const r = await db.execute<{ b: number; n: number }>(
+        sql`select floor((extract(epoch from at) * 1000 - ${fromMs}) / ${bucketMs})::int as b, count(*)::int as n
+            from device_events where kind = 'inform' and at >= ${new Date(fromMs)} and at < ${new Date(fromMs + full * bucketMs)}
+            group by 1`,
+      );
+      const counts = new Array<number>(full).fill(0);
+      for (const row of r.rows) if (row.b >= 0 && row.b < full) counts[row.b] = Number(row.n);
+      const sorted = [...counts].sort((a, b) => a - b);
+      const baseline = sorted[Math.floor(sorted.length * 0.75)] ?? 0;
+      for (let i = 0; i < full; i++)
+        samples.push({
+          at: fromMs + i * bucketMs,
+          healthy: baseline < minBaseline || counts[i]! >= OUTAGE_RATE_SHARE * baseline,
+        });
+    }
+    // The unfinished bucket up to now: judged by the latest rows (every component healthy and fresh).
+    const rows = await db.select().from(fleetHealth);
+    const now = Date.now();
+    const current = rows.length > 0 && rows.every((x) => x.healthy && now - x.at.getTime() <= maxRowAgeMs);
+    samples.push({ at: fromMs + full * bucketMs, healthy: current });
+    samples.push({ at: toMs, healthy: current });
+    return { samples, maxStalenessMs: bucketMs };
+  }
 }
 
 /**
@@ -240,6 +394,7 @@ export function dbRolloutFleet(db: Db, maxStalenessMs = 30_000): RolloutFleet {
 export function createRolloutActivities(deps: RolloutDeps) {
   const minuteMs = deps.rolloutMinuteMs ?? 60_000;
   const plans = new Map<string, { plan: WavePlanResult; cohort: Map<string, RolloutDevice>; hash: string }>();
+  let fleetCache: RolloutFleet | undefined;
 
   function executor(): Executor {
     if (!deps.rolloutExecutor)
@@ -249,7 +404,8 @@ export function createRolloutActivities(deps: RolloutDeps) {
   function fleet(): RolloutFleet {
     if (deps.rolloutFleet) return deps.rolloutFleet;
     if (!deps.db) throw new Error('rollout activities need a fleet source or a database');
-    return dbRolloutFleet(deps.db);
+    fleetCache ??= dbRolloutFleet(deps.db, { healthBucketMs: minuteMs, ...(deps.rolloutHealth ?? {}) });
+    return fleetCache;
   }
   async function image(id: string): Promise<RolloutImage> {
     const img = await deps.rolloutImages?.(id);
@@ -262,11 +418,21 @@ export function createRolloutActivities(deps: RolloutDeps) {
     return img;
   }
 
-  async function planFor(rolloutId: string, spec: RolloutSpec, seed: string, expectHash?: string) {
-    const key = `${rolloutId}|${seed}|${expectHash ?? ''}`;
+  async function planFor(
+    rolloutId: string,
+    spec: RolloutSpec,
+    seed: string,
+    expectHash?: string,
+    mode: 'run' | 'dry-run' = 'run',
+  ) {
+    const key = `${rolloutId}|${seed}|${expectHash ?? ''}|${mode}`;
     const hit = plans.get(key);
     if (hit) return hit;
-    const devices = await fleet().resolveCohort(spec.cohort);
+    // A run freezes its cohort on first planning (prepare) and re-plans from that snapshot after.
+    const devices = await fleet().resolveCohort(
+      spec.cohort,
+      mode === 'run' ? { rolloutId, freeze: expectHash === undefined } : undefined,
+    );
     const hash = deviceSetHash(devices.map((d) => d.id).sort());
     if (expectHash !== undefined && hash !== expectHash)
       throw ApplicationFailure.create({
@@ -278,7 +444,7 @@ export function createRolloutActivities(deps: RolloutDeps) {
     const entry = { plan, cohort: new Map(devices.map((d) => [d.id, d])), hash };
     if (plans.size > 64) plans.clear();
     plans.set(key, entry);
-    plans.set(`${rolloutId}|${seed}|${hash}`, entry);
+    if (mode === 'run') plans.set(`${rolloutId}|${seed}|${hash}|run`, entry);
     return entry;
   }
 
@@ -306,10 +472,18 @@ export function createRolloutActivities(deps: RolloutDeps) {
       rolloutId: string;
       spec: unknown;
       seed: string;
+      /** Plan only (the API's dry run): the cohort is not frozen. */
+      dryRun?: boolean;
     }): Promise<PreparedRollout> {
       const spec = rolloutSpecSchema.parse(input.spec);
       const img = await image(spec.image);
-      const { plan, hash } = await planFor(input.rolloutId, spec, input.seed);
+      const { plan, hash } = await planFor(
+        input.rolloutId,
+        spec,
+        input.seed,
+        undefined,
+        input.dryRun ? 'dry-run' : 'run',
+      );
       const waves = new Map<number, WaveSummary>();
       for (const w of plan.waves) {
         const s = waves.get(w.wave) ?? { wave: w.wave, stages: 0, devices: 0, perStratum: {} };
@@ -395,7 +569,10 @@ export function createRolloutActivities(deps: RolloutDeps) {
         heartbeat(i + devices.length);
         // Rate cap inside the activity: one activity covers many minutes of dispatch, so the
         // workflow history grows by one activity per chunk, not one per minute.
-        if (i + BATCH < ids.length && i + BATCH > resumeAt) await sleepMs((BATCH / perMinute) * minuteMs);
+        // Context.sleep ends early when the activity is cancelled (worker shutdown): it resumes
+        // from the heartbeat on the next attempt.
+        if (i + BATCH < ids.length && i + BATCH > resumeAt)
+          await Context.current().sleep((BATCH / perMinute) * minuteMs);
       }
       return {
         wave: input.wave,
@@ -481,10 +658,8 @@ export function createRolloutActivities(deps: RolloutDeps) {
         at: 0,
         healthy: false,
       });
-      const healthy =
-        observed.health.samples.length > 0 &&
-        observed.health.samples.every((x) => x.healthy) &&
-        now - latest.at <= observed.health.maxStalenessMs;
+      // The gate pauses on the present state; past outages only turn outcomes into `unknown`.
+      const healthy = latest.healthy && now - latest.at <= observed.health.maxStalenessMs;
       const gate = evaluateGate(treated, controlCounts, gateParamsFromSpec(input.spec.gate), {
         infrastructureHealthy: healthy,
         minutesSinceStart: (now - input.startedAt) / minuteMs,

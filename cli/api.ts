@@ -8,6 +8,10 @@ import { createLogger, type Logger } from '../platform/logger.js';
 import { openRuntime, type Runtime } from '../platform/runtime.js';
 import { startTelemetry } from '../platform/telemetry.js';
 import { onShutdown, requireDatabaseUrl } from './shared.js';
+import { createRolloutActivities, dbRolloutFleet, dbRolloutImages } from '../activities/rollout.js';
+import { type RolloutActor, rolloutPolicyDecider } from '../activities/rollout-policy.js';
+import type { PreparedRollout } from '../activities/rollout.js';
+import type { RolloutSpec } from '../domain/rollout/spec.js';
 
 export async function startApi(config: Config, runtime: Runtime, logger: Logger) {
   // Fails closed: a missing or broken policy bundle stops start-up, naming the file and OPA's error.
@@ -25,6 +29,8 @@ export async function startApi(config: Config, runtime: Runtime, logger: Logger)
       },
       readiness: [postgresCheck(runtime.db), temporalCheck(runtime.connection), policyEngineCheck(policy)],
       llm: createLlm(llmSettingsFromEnv(config.env)),
+      hardening: { rateLimitPerMin: config.env.API_RATE_LIMIT_PER_MIN },
+      rollouts: rolloutApi(runtime, policy, logger),
     },
     { logger },
   );
@@ -35,6 +41,26 @@ export async function startApi(config: Config, runtime: Runtime, logger: Logger)
       await server.close();
       await policy.close();
     },
+  };
+}
+
+/** Rollout routes: the dry-run planner over the PostgreSQL fleet and catalogue, and the OPA decision. */
+function rolloutApi(runtime: Runtime, engine: Awaited<ReturnType<typeof openPolicyEngine>>, logger: Logger) {
+  const fleet = dbRolloutFleet(runtime.db.db);
+  const images = dbRolloutImages(runtime.db.db);
+  // The planning code of the prepare activity, run in the API for the dry run (nothing is frozen).
+  const acts = createRolloutActivities({
+    logger,
+    db: runtime.db.db,
+    rolloutFleet: fleet,
+    rolloutImages: images,
+  });
+  const decide = rolloutPolicyDecider({ db: runtime.db.db, engine, fleet, images });
+  return {
+    prepare: (rolloutId: string, spec: RolloutSpec, seed: string) =>
+      acts.prepareRollout({ rolloutId, spec, seed, dryRun: true }),
+    decide: (spec: RolloutSpec, prepared: PreparedRollout, ctx: { rolloutId: string; actor: RolloutActor }) =>
+      decide(ctx.rolloutId, spec, prepared, ctx.actor),
   };
 }
 

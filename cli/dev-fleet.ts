@@ -11,6 +11,7 @@ import type { Logger } from '../platform/logger.js';
 import { startMosquitto } from '../platform/mqtt.js';
 import { SimFleet } from '../sim/cwmp/fleet.js';
 import { startUspFleet } from '../sim/usp/fleet.js';
+import { DEV_OUTCOMES, seedDevCatalogue } from './dev-catalogue.js';
 
 export const DEV_CONTROLLER_ID = 'proto::fleetbrain-dev';
 
@@ -66,6 +67,8 @@ export async function startDevFleet(config: Config, databaseUrl: string, log: Lo
       nat: { none: 0.8, udp_only: 0.1, blocked: 0.1 },
       seed: 1,
       secret: 'fleetbrain-dev',
+      // The catalogue's bad image bricks some of the devices that install it.
+      outcomes: DEV_OUTCOMES,
     });
     await sim.start();
     stops.push(() => sim.stop());
@@ -81,6 +84,7 @@ export async function startDevFleet(config: Config, databaseUrl: string, log: Lo
         crPassword: d.crPassword,
       })),
     );
+    const catalogue = await seedDevCatalogue(db.db, sim);
     const uspFleet = await startUspFleet({
       mqttUrl: broker.url,
       controllerId: DEV_CONTROLLER_ID,
@@ -92,7 +96,10 @@ export async function startDevFleet(config: Config, databaseUrl: string, log: Lo
         `  ACS (CWMP)   ${cwmp.acs.url}`,
         `  MQTT broker  ${broker.url} (USP controller ${DEV_CONTROLLER_ID})`,
         `  simulated    ${sim.devices.length} CWMP CPEs, ${e.FLEETBRAIN_SIM_USP} USP agents`,
+        ...catalogue,
       ],
+      /** The ACS's executor: the worker's rollout activities drive it in the same process. */
+      executor: cwmp.executor,
       stop,
     };
   } catch (err) {

@@ -69,12 +69,16 @@ export function devCommand(program: Command): void {
         stops.push(() => telemetry.shutdown());
         const runtime = await openRuntime(config, databaseUrl, 'dev');
         stops.push(() => runtime.close());
-        const worker = await startWorker(config, runtime.db, logger, telemetry);
+        // The executor side first: it seeds the firmware catalogue (image URLs of the simulator's file
+        // server) that the policy engines of the worker and API load, and its executor drives rollouts.
+        const fleet = await startDevFleet(config, databaseUrl, logger);
+        stops.push(() => fleet.stop());
+        const worker = await startWorker(config, runtime.db, logger, telemetry, {
+          rolloutExecutor: fleet.executor,
+        });
         stops.push(() => worker.close());
         const api = await startApi(config, runtime, logger);
         stops.push(() => api.close());
-        const fleet = await startDevFleet(config, databaseUrl, logger);
-        stops.push(() => fleet.stop());
         const lines = [
           'Fleetbrain is running:',
           `  API          ${api.url}   (OpenAPI: ${api.url}/docs, readiness: ${api.url}/readyz)`,

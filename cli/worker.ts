@@ -8,18 +8,72 @@ import { startTelemetry } from '../platform/telemetry.js';
 import { createWorker, installTemporalRuntime } from '../platform/worker.js';
 import { openPolicyEngine } from '../policies/runtime.js';
 import { onShutdown, requireDatabaseUrl } from './shared.js';
+import { dbRolloutFleet, dbRolloutImages } from '../activities/rollout.js';
+import { SchemaRegistry } from '../datamodel/registry.js';
+import { ConnectionRequester } from '../executor/cwmp/connection-request.js';
+import { createCwmpExecutor } from '../executor/cwmp/driver.js';
+import type { Executor } from '../executor/executor.js';
+import { createSchemaGate } from '../executor/schema-gate.js';
+import { CredentialCipher } from '../executor/secrets.js';
 
-export async function startWorker(config: Config, db: DbHandle, logger: Logger, telemetry: Telemetry) {
+/**
+ * The executor a worker's rollout activities drive. `dev` passes the ACS service's own executor
+ * (same process, same discovered data models). A standalone worker queues CWMP tasks in PostgreSQL
+ * for the `executor` process and wakes devices itself (connection requests need the credential key).
+ * Its data-model registry starts from the stored schemas only: a write to a device whose tree only
+ * the executor process discovered is refused here (fail closed) until the registry is shared.
+ */
+async function standaloneCwmpExecutor(
+  db: DbHandle,
+  logger: Logger,
+): Promise<{ executor?: Executor; close(): void }> {
+  if (!process.env.FLEETBRAIN_CREDENTIAL_KEY) {
+    // Rollout activities then fail with an error naming the missing executor; nothing else needs it.
+    logger.warn('FLEETBRAIN_CREDENTIAL_KEY is not set: this worker cannot drive firmware rollouts');
+    return { close: () => {} };
+  }
+  const registry = new SchemaRegistry();
+  await registry.load();
+  const cipher = CredentialCipher.fromEnv();
+  const requester = new ConnectionRequester({
+    pool: db.pool,
+    cipher,
+    log: logger.child({ component: 'cr' }),
+  });
+  return {
+    executor: createCwmpExecutor({ pool: db.pool, gate: createSchemaGate(registry), requester }),
+    close: () => requester.close(),
+  };
+}
+
+export async function startWorker(
+  config: Config,
+  db: DbHandle,
+  logger: Logger,
+  telemetry: Telemetry,
+  extra: { rolloutExecutor?: Executor } = {},
+) {
   // Fails closed like the API: no worker runs activities without a loadable policy bundle.
   const policy = await openPolicyEngine(db, {
     opaUrl: config.env.OPA_URL,
     policyDir: config.env.FLEETBRAIN_POLICY_DIR,
   });
+  // Rollouts: the real executor, the PostgreSQL fleet (frozen cohorts, device events, fleet health)
+  // and the firmware catalogue table.
+  const own = extra.rolloutExecutor ? undefined : await standaloneCwmpExecutor(db, logger);
+  const rolloutExecutor = extra.rolloutExecutor ?? own?.executor;
   const { worker, connection } = await createWorker({
     address: config.temporal.address,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueues.workflows,
-    deps: { logger, workerId: `${os.hostname()}:${process.pid}`, db: db.db },
+    deps: {
+      logger,
+      workerId: `${os.hostname()}:${process.pid}`,
+      db: db.db,
+      ...(rolloutExecutor ? { rolloutExecutor } : {}),
+      rolloutFleet: dbRolloutFleet(db.db),
+      rolloutImages: dbRolloutImages(db.db),
+    },
     tuning: config.temporal.worker,
     telemetry,
   });
@@ -30,6 +84,7 @@ export async function startWorker(config: Config, db: DbHandle, logger: Logger, 
       worker.shutdown();
       await running;
       await connection.close();
+      own?.close();
       await policy.close();
     },
   };

@@ -26,7 +26,11 @@ export interface RolloutRoutesOptions {
   taskQueue: string;
   /** Dry run: cohort → strata → waves → schedule (the `prepareRollout` activity's logic). */
   prepare: (rolloutId: string, spec: RolloutSpec, seed: string) => Promise<PreparedRollout>;
-  decide: (spec: RolloutSpec, prepared: PreparedRollout) => Promise<RolloutPolicyDecision>;
+  decide: (
+    spec: RolloutSpec,
+    prepared: PreparedRollout,
+    ctx: { rolloutId: string; actor: { id: string; kind: 'user' | 'service'; roles: string[] } },
+  ) => Promise<RolloutPolicyDecision>;
   /** Workflow timing; production leaves it unset (one spec minute = 60 s). Tests with a fast fleet shrink it. */
   timing?: { minuteMs: number; pollMs: number };
   /** SSE poll interval (ms). */
@@ -214,19 +218,41 @@ export const rolloutRoutes: FastifyPluginAsyncZod<RolloutRoutesOptions> = async 
         tags: ['rollouts'],
         summary: 'Plan a firmware rollout (dry run by default) or start it',
         body: createBody,
-        response: { 200: createReply, 201: createReply, 403: errorReply, 409: errorReply },
+        response: { 200: createReply, 201: createReply, 403: errorReply, 409: errorReply, 422: errorReply },
       },
     },
     async (req, reply) => {
       const { id, spec, dryRun } = req.body;
       const seed = seedOf(id);
-      const plan = await opts.prepare(id, spec, seed);
-      const policy = await opts.decide(spec, plan);
+      let plan: PreparedRollout;
+      try {
+        plan = await opts.prepare(id, spec, seed);
+      } catch (e) {
+        // Bad input (image not in the catalogue, invalid selector) is the caller's: 422, nothing changed.
+        const type = (e as { type?: string }).type;
+        if (type === 'UnknownImage')
+          throw new HttpError(422, 'unknown_image', (e as Error).message, 'spec.image');
+        if ((e as Error).name === 'ZodError' || (e as Error).name === 'SelectorError')
+          throw new HttpError(422, 'invalid_cohort', (e as Error).message, 'spec.cohort');
+        throw e;
+      }
+      const who = principalOf(req);
+      const policy = await opts.decide(spec, plan, {
+        rolloutId: id,
+        actor: { id: who.id, kind: who.kind === 'service' ? 'service' : 'user', roles: [...who.roles] },
+      });
       const approvalNeeded = spec.approvals.beforeStart && policy.requiredApprovals > 0;
       const approval = approvalNeeded ? { workflowId: id, gate: 'start', planHash: plan.cohortHash } : null;
       if (dryRun) return reply.code(200).send({ id, dryRun, started: false, plan, policy, approval });
       if (!policy.allow)
         throw new HttpError(403, 'policy_denied', policy.reasons.join('; ') || 'denied by policy');
+      // A spec cannot opt out of approvals the policy requires.
+      if (policy.requiredApprovals > 0 && !spec.approvals.beforeStart)
+        throw new HttpError(
+          403,
+          'approval_required',
+          `policy requires ${policy.requiredApprovals} approval(s) before start: spec.approvals.beforeStart must be true`,
+        );
       const p = principalOf(req);
       try {
         await opts.temporal.workflow.start(firmwareRollout, {
