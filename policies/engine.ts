@@ -14,7 +14,8 @@ import {
 } from './bundle.js';
 import { canonicalJson, sha256Hex } from './canonical-json.js';
 import { policyDataHash } from './policy-data.js';
-import { type PolicyData, PolicyDecision, PolicyInput } from './schema.js';
+import { engineCohortJson, engineInputJson, type PreparedInput, prepareInput } from './prepared-input.js';
+import { type PolicyData, PolicyDecision } from './schema.js';
 
 /** A decision with what it was decided on; this is what gets stored. */
 export interface EvaluatedDecision {
@@ -84,6 +85,11 @@ abstract class BaseEngine implements PolicyEngine {
 
   abstract load(data: PolicyData): Promise<void>;
   abstract evaluateJson(inputJson: string): Promise<unknown>;
+
+  /** Evaluates a validated input; an engine may keep the cohort's parsed form between calls. */
+  evaluatePrepared(p: PreparedInput): Promise<unknown> {
+    return this.evaluateJson(engineInputJson(p));
+  }
   abstract setData(data: PolicyData): Promise<void>;
   abstract close(): Promise<void>;
 
@@ -107,23 +113,18 @@ abstract class BaseEngine implements PolicyEngine {
       dataHash: this.dataHash,
       latencyMs: performance.now() - started,
     });
-    const parsed = PolicyInput.safeParse(input);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue?.path.join('.') || '(root)';
-      const decision = failClosed(
-        'input_invalid',
-        `policy input ${where}: ${issue?.message ?? 'invalid'}`,
-        where,
-      );
+    const prepared = prepareInput(input);
+    if (!prepared.ok) {
+      const { path: where, message } = prepared.issue;
+      const decision = failClosed('input_invalid', `policy input ${where}: ${message}`, where);
       return stamp(canonicalJson(input), decision);
     }
-    // zod emits keys in schema order, so this text is canonical for a valid input; the hash names
-    // exactly the text that is evaluated.
-    const json = JSON.stringify(parsed.data);
+    // The canonical text of the input (keys in schema order) is what the hash names; the engine
+    // evaluates it with the derived cohort.topology_peak added.
+    const json = prepared.input.json;
     let raw: unknown;
     try {
-      raw = await this.evaluateJson(json);
+      raw = await this.evaluatePrepared(prepared.input);
     } catch (err) {
       return stamp(json, failClosed('policy_error', `policy evaluation failed: ${errorText(err)}`));
     }
@@ -148,10 +149,45 @@ function errorText(err: unknown): string {
   return typeof err === 'string' ? err : JSON.stringify(err);
 }
 
+/** The parts of the SDK's LoadedPolicy (opa-wasm 1.x) the cohort cache works with. */
+interface PolicyInternals {
+  wasmInstance: WebAssembly.Instance;
+  mem: WebAssembly.Memory;
+  dataAddr: number;
+  dataHeapPtr: number;
+}
+
+/** The OPA wasm ABI exports used below (see OPA's docs, "WebAssembly: Exports"). */
+interface OpaExports {
+  opa_malloc(size: number): number;
+  opa_json_parse(addr: number, len: number): number;
+  opa_json_dump(addr: number): number;
+  opa_heap_ptr_get(): number;
+  opa_heap_ptr_set(addr: number): void;
+  opa_value_add_path(base: number, path: number, value: number): number;
+  opa_eval_ctx_new(): number;
+  opa_eval_ctx_set_input(ctx: number, addr: number): void;
+  opa_eval_ctx_set_data(ctx: number, addr: number): void;
+  opa_eval_ctx_set_entrypoint(ctx: number, entrypoint: number): void;
+  opa_eval_ctx_get_result(ctx: number): number;
+  eval(ctx: number): number;
+}
+
+const COHORT_PATH = new TextEncoder().encode('["cohort"]');
+
 class WasmEngine extends BaseEngine {
   readonly engine = 'wasm' as const;
   private policy: LoadedPolicy | undefined;
   private readonly encoder = new TextEncoder();
+  private readonly decoder = new TextDecoder();
+  private entrypoint = 0;
+  /** Heap end after the data document: the cohort cache starts here. */
+  private dataEnd = 0;
+  /**
+   * The last cohort, parsed once and kept in wasm memory below the per-evaluation heap: a plan's
+   * decisions (propose, approvals, each wave) share it, and parsing it is a third of a decision.
+   */
+  private cohort: { json: string; addr: number; end: number } | undefined;
 
   constructor(private readonly sources: PolicySources) {
     super();
@@ -172,13 +208,21 @@ class WasmEngine extends BaseEngine {
     if (!this.policy.entrypoints || !(ENTRYPOINT in this.policy.entrypoints)) {
       throw new PolicyLoadError(`policy bundle ${file}: entry point ${ENTRYPOINT} missing`);
     }
+    this.entrypoint = this.policy.entrypoints[ENTRYPOINT] as number;
     await this.setData(data);
   }
 
   async setData(data: PolicyData): Promise<void> {
     if (!this.policy) throw new Error('policy engine not loaded');
+    // setData rewinds the heap to the start: the cached cohort is gone with it.
+    this.cohort = undefined;
     this.policy.setData({ policy_data: data });
+    this.dataEnd = this.internals().dataHeapPtr;
     this.dataLoaded(data);
+  }
+
+  private internals(): PolicyInternals {
+    return this.policy as unknown as PolicyInternals;
   }
 
   async evaluateJson(inputJson: string): Promise<unknown> {
@@ -190,8 +234,54 @@ class WasmEngine extends BaseEngine {
     return rs[0]?.result;
   }
 
+  /** Copies JSON text into wasm memory at the heap pointer and parses it there. */
+  private parse(ex: OpaExports, mem: WebAssembly.Memory, text: string | Uint8Array): number {
+    const bytes = typeof text === 'string' ? this.encoder.encode(text) : text;
+    const raw = ex.opa_malloc(bytes.byteLength);
+    // opa_malloc grows memory as needed, so the view is taken afterwards.
+    new Uint8Array(mem.buffer).set(bytes, raw);
+    const addr = ex.opa_json_parse(raw, bytes.byteLength);
+    if (addr === 0) throw new Error('wasm could not parse the policy input');
+    return addr;
+  }
+
+  override async evaluatePrepared(p: PreparedInput): Promise<unknown> {
+    if (!this.policy) throw new Error('policy engine not loaded');
+    const policy = this.internals();
+    const ex = policy.wasmInstance.exports as unknown as OpaExports;
+    const mem = policy.mem;
+    // The peak is a function of the cohort, so the cohort's text alone keys the cache.
+    if (this.cohort?.json !== p.cohortJson) {
+      this.cohort = undefined;
+      ex.opa_heap_ptr_set(this.dataEnd);
+      const addr = this.parse(ex, mem, engineCohortJson(p));
+      this.cohort = { json: p.cohortJson, addr, end: ex.opa_heap_ptr_get() };
+      // The SDK's own evaluate() rewinds to dataHeapPtr: keep the cohort below it.
+      policy.dataHeapPtr = this.cohort.end;
+    }
+    // Everything above the cohort is this evaluation's scratch space.
+    ex.opa_heap_ptr_set(this.cohort.end);
+    const inputAddr = this.parse(ex, mem, p.restJson);
+    // The cohort value is linked into the input object, not copied; evaluation never mutates input.
+    if (ex.opa_value_add_path(inputAddr, this.parse(ex, mem, COHORT_PATH), this.cohort.addr) !== 0) {
+      throw new Error('wasm could not attach the cohort to the policy input');
+    }
+    const ctx = ex.opa_eval_ctx_new();
+    ex.opa_eval_ctx_set_input(ctx, inputAddr);
+    ex.opa_eval_ctx_set_data(ctx, policy.dataAddr);
+    ex.opa_eval_ctx_set_entrypoint(ctx, this.entrypoint);
+    ex.eval(ctx);
+    const out = ex.opa_json_dump(ex.opa_eval_ctx_get_result(ctx));
+    const buf = new Uint8Array(mem.buffer);
+    const end = buf.indexOf(0, out);
+    const rs = JSON.parse(this.decoder.decode(buf.subarray(out, end))) as Array<{ result: unknown }> | null;
+    if (!rs) throw new Error('wasm evaluation returned no result set');
+    return rs[0]?.result;
+  }
+
   async close(): Promise<void> {
     this.policy = undefined;
+    this.cohort = undefined;
   }
 }
 

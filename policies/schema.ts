@@ -135,6 +135,9 @@ export const PolicyInput = z.strictObject({
 });
 export type PolicyInput = z.infer<typeof PolicyInput>;
 
+/** The input without its cohort: the engine checks the cohort's large arrays in its own pass. */
+export const PolicyInputWithoutCohort = PolicyInput.omit({ cohort: true });
+
 export const DenyReason = z.strictObject({
   code: z.string(),
   message: z.string(),

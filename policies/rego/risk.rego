@@ -42,9 +42,10 @@ object_class(o) := object_classes[o]
 
 object_class(o) := "high" if startswith(o, "X_")
 
-risk_factors contains {"source": "path", "class": path_class(p), "detail": p} if {
+risk_factors contains {"source": "path", "class": c, "detail": p} if {
 	some p in all_paths
-	path_class(p) != "low"
+	c := path_class(p)
+	c != "low"
 }
 
 risk_factors contains {"source": "value", "class": "critical", "detail": msg} if {

@@ -1,0 +1,107 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { canonicalJson } from './canonical-json.js';
+import { loadPolicyEngine, type PolicyEngine } from './engine.js';
+import { cases, testPolicyData } from './fixtures/cases.js';
+import { higherShare, prepareInput, topologyPeak } from './prepared-input.js';
+import { type PolicyData, PolicyInput } from './schema.js';
+
+const valid = Object.entries(cases).filter(([, c]) => PolicyInput.safeParse(c.input).success);
+const base = cases.high_risk_within_caps!.input as PolicyInput;
+
+function withCohort(cohort: unknown): unknown {
+  return { ...base, cohort };
+}
+
+describe('prepareInput', () => {
+  it('serialises every valid fixture exactly as JSON.stringify of zod output', () => {
+    expect(valid.length).toBeGreaterThan(40);
+    for (const [name, c] of valid) {
+      const p = prepareInput(c.input);
+      expect(p.ok, name).toBe(true);
+      if (p.ok) expect(p.input.json, name).toBe(JSON.stringify(PolicyInput.parse(c.input)));
+    }
+  });
+
+  it('accepts and rejects what zod does, naming the same field', () => {
+    const cohort = base.cohort;
+    const variants: unknown[] = [
+      withCohort({ ...cohort, extra: 1 }),
+      withCohort({ ...cohort, size: 1.5 }),
+      withCohort({ ...cohort, size: cohort.fleet_size + 1 }),
+      withCohort({ ...cohort, fleet_size: 0 }),
+      withCohort({ ...cohort, strata: [{ key: 'a', count: -1 }] }),
+      withCohort({ ...cohort, strata: [{ key: 1, count: 1 }] }),
+      withCohort({ ...cohort, strata: [{ key: 'a', count: 1, x: 1 }] }),
+      withCohort({ ...cohort, topology: [{ kind: 'olt', id: 'o', count: 5, total: 4 }] }),
+      withCohort({ ...cohort, topology: [{ kind: 'olt', id: 'o', count: 1, total: Number.NaN }] }),
+      withCohort({ ...cohort, topology: [{ kind: 'olt', id: 'o', count: 1 }] }),
+      withCohort({ ...cohort, topology: 'none' }),
+      withCohort({ ...cohort, strata: [{ key: 'quote " and \u0001 and \ud800', count: 2 }] }),
+      withCohort(Object.assign(Object.create({ inherited: 1 }), cohort)),
+      { ...base, action: 'delete' },
+      { ...base, unknown: true },
+      { ...base, cohort: undefined },
+      null,
+      [],
+    ];
+    for (const v of variants) {
+      const z = PolicyInput.safeParse(v);
+      const p = prepareInput(v);
+      expect(p.ok, JSON.stringify(v)?.slice(0, 200)).toBe(z.success);
+      if (z.success && p.ok) expect(p.input.json).toBe(JSON.stringify(z.data));
+      if (!z.success && !p.ok) expect(p.issue.path).toBe(z.error.issues[0]?.path.join('.') || '(root)');
+    }
+  });
+
+  it('takes the topology element with the highest exact share as the peak', () => {
+    const topology = [
+      { kind: 'region', id: 'r', count: 2000, total: 100_000 },
+      { kind: 'pon_port', id: 'p1', count: 40, total: 128 },
+      { kind: 'pon_port', id: 'p2', count: 41, total: 128 },
+      { kind: 'olt', id: 'o', count: 0, total: 0 },
+    ];
+    expect(topologyPeak(topology)).toEqual({ count: 41, total: 128 });
+    const p = prepareInput(withCohort({ ...base.cohort, topology }));
+    expect(p.ok && p.input.topologyPeakJson).toBe('{"count":41,"total":128}');
+    expect(topologyPeak([{ count: 0, total: 10 }])).toEqual({ count: 0, total: 0 });
+    // Shares a float division cannot tell apart: 2^53-scale products are compared as BigInt.
+    const big = 2 ** 40;
+    expect(higherShare(big + 1, big, { count: big, total: big - 1 })).toBe(false);
+    expect(higherShare(big, big - 1, { count: big + 1, total: big })).toBe(true);
+  });
+});
+
+describe('the wasm engine keeps the parsed cohort between decisions', () => {
+  let engine: PolicyEngine;
+  beforeAll(async () => {
+    engine = await loadPolicyEngine({ data: testPolicyData, opaUrl: '' });
+  });
+
+  it('decides every fixture as a plain evaluation does, in any order and after new data', async () => {
+    const run = async () => {
+      for (const [name, c] of valid) {
+        await engine.setData((c.policy_data as PolicyData | undefined) ?? testPolicyData);
+        const plain = await engine.evaluate(c.input);
+        // Twice: once parsing the cohort, once from the kept one.
+        for (let i = 0; i < 2; i++) {
+          const r = await engine.decide(c.input);
+          expect(canonicalJson(r.decision), name).toBe(canonicalJson(plain));
+        }
+      }
+    };
+    await run();
+    await run();
+    await engine.setData(testPolicyData);
+  });
+
+  it('a cohort that changes between decisions is decided on, not the kept one', async () => {
+    const over = withCohort({
+      ...base.cohort,
+      topology: [{ kind: 'pon_port', id: 'p', count: 60, total: 64 }],
+    });
+    const codes = async (input: unknown) => (await engine.decide(input)).decision.deny.map((d) => d.code);
+    expect(await codes(base)).toEqual([]);
+    expect(await codes(over)).toEqual(['topology_share_too_large']);
+    expect(await codes(base)).toEqual([]);
+  });
+});
