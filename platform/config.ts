@@ -59,6 +59,8 @@ export const envSchema = z.object({
   FLEETBRAIN_CREDENTIAL_KEY: z.string().min(16).optional(),
   API_HOST: z.string().min(1).default('127.0.0.1'),
   API_PORT: port.default(8080),
+  /** Requests per minute one caller (bearer token, else client address) may make before 429. */
+  API_RATE_LIMIT_PER_MIN: z.coerce.number().int().min(1).max(1_000_000).default(1200),
   TEMPORAL_ADDRESS: z
     .string()
     .regex(/^[^\s:]+:\d+$/, 'host:port')
