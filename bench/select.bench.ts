@@ -1,4 +1,6 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { connect, type DbHandle } from '../db/client.js';
 import { catalogFromTypes } from '../fleet/catalog.js';
@@ -14,6 +16,10 @@ import { option, startDataset } from './dataset.js';
  * the repository and is regenerated only when missing or when GENERATOR_VERSION changes. Each shape is
  * resolved 30 times the way `fleet select` and `POST /fleet/select` do it: count, device-set hash
  * (sha-256 over all matching ids, in SQL) and a 10-id sample, in one read-only transaction.
+ *
+ * The machine is shared, so wall-clock percentiles depend on the load; each run also records the CPU
+ * time it cost (the benchmark process plus every process of the dataset's PostgreSQL cluster), which
+ * the load inflates much less.
  *
  * Args: [--devices N] [--runs R] [--regenerate]
  */
@@ -190,6 +196,33 @@ const SHAPES: Array<[string, unknown]> = [
   ],
 ];
 
+const TICK_MS = 10; // Linux reports process CPU time in clock ticks of 1/100 s
+
+/** CPU time (ms) used so far by the PostgreSQL cluster whose postmaster is `postmaster`, and its children. */
+function clusterCpuMs(postmaster: number): number {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // Fields after the parenthesised command name: state ppid ... utime(14) stime(15), 1-based overall.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pid = Number(entry);
+    if (pid !== postmaster && Number(f[1]) !== postmaster) continue;
+    ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks * TICK_MS;
+}
+
+function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 function percentile(sorted: number[], p: number): number {
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[i] ?? Number.NaN;
@@ -230,6 +263,9 @@ const bench: Benchmark = async (args) => {
         notes.push(`reused the generated fleet (generator v${GENERATOR_VERSION})`);
       }
       const now = new Date(meta?.ref ?? Date.now());
+      const postmaster = Number(readFileSync(path.join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      const cpuNow = () => clusterCpuMs(postmaster) + processCpuMs();
+      const loadAtStart = os.loadavg()[0] ?? 0;
       const table: Array<Record<string, string | number>> = [];
       let worstP95 = 0;
       let worstP50 = 0;
@@ -239,12 +275,16 @@ const bench: Benchmark = async (args) => {
         let matched = 0;
         for (let w = 0; w < 2; w++) matched = (await selectDevices(h.db, selector, opts)).count;
         const times: number[] = [];
+        const cpu: number[] = [];
         for (let r = 0; r < runs; r++) {
+          const c0 = cpuNow();
           const t = performance.now();
           await selectDevices(h.db, selector, opts);
           times.push(performance.now() - t);
+          cpu.push(cpuNow() - c0);
         }
         times.sort((a, b) => a - b);
+        cpu.sort((a, b) => a - b);
         const p50 = percentile(times, 50);
         const p95 = percentile(times, 95);
         if (p95 > worstP95) {
@@ -264,9 +304,15 @@ const bench: Benchmark = async (args) => {
           matched,
           p50_ms: Number(p50.toFixed(1)),
           p95_ms: Number(p95.toFixed(1)),
+          cpu_p50_ms: Number(percentile(cpu, 50).toFixed(0)),
+          cpu_p95_ms: Number(percentile(cpu, 95).toFixed(0)),
           count_only_p95_ms: Number(percentile(counts, 95).toFixed(1)),
+          load_1m: Number((os.loadavg()[0] ?? 0).toFixed(1)),
         });
       }
+      notes.push(
+        `cpu_*_ms: CPU time per resolution (this process + the PostgreSQL cluster, ${TICK_MS} ms ticks); load_1m: 1-minute load average after the shape; at the start ${loadAtStart.toFixed(1)}`,
+      );
       notes.push(
         `load average at the end: ${os
           .loadavg()

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../test/support/db.js';
@@ -5,7 +6,7 @@ import { coreCatalog } from './catalog.js';
 import { upsertDevices } from './devices.js';
 import { appendEvents, type DeviceEvent } from './events.js';
 import { type ParameterValue, updateLastValues } from './parameters.js';
-import { deviceSetHash, listDeviceIds, resolveDeviceSet } from './resolve.js';
+import { deviceSetHash, listDeviceIds, resolveDeviceSet, selectDevices } from './resolve.js';
 import { parseSelector } from './selector.js';
 
 /**
@@ -406,6 +407,24 @@ const CASES: Array<[string, unknown, string]> = [
     { not: { field: 'region', op: 'eq', value: 'north' } },
     `d.region is distinct from 'north'`,
   ],
+  // More lone ranges over columns with a (column, id) index (resolved as a merge of per-value index
+  // ranges); "field in", "field prefix (version string)" and the version ranges above are such too.
+  [
+    'field in (product class)',
+    { field: 'productClass', op: 'in', values: ['XGS-ONT', 'F660', 'none'] },
+    `d.product_class in ('F660', 'XGS-ONT')`,
+  ],
+  [
+    'field in (firmware strings)',
+    { field: 'softwareVersion', op: 'in', values: ['3.0.0', 'weird-fw'] },
+    `d.software_version in ('3.0.0', 'weird-fw')`,
+  ],
+  [
+    'field prefix (product class)',
+    { field: 'productClass', op: 'prefix', value: 'HG' },
+    `d.product_class = 'HG8245'`,
+  ],
+  ['field in (protocol)', { field: 'protocol', op: 'in', values: ['usp'] }, `d.protocol = 'usp'`],
   [
     'model ∧ region ∧ firmware < 3.0',
     {
@@ -425,6 +444,14 @@ describe('selector compiler against hand-written SQL', () => {
     expect(want.length, 'case must select some devices').toBeGreaterThan(0);
     expect(want.length, 'case must not select every device').toBeLessThan(N);
     expect(await actual(selector)).toEqual(want);
+    // The selection path reads ids in id order by other plans (per-value merges, parameter rows alone,
+    // the interval subquery alone): its count, hash and sample must agree with the hand-written ids.
+    const sel = await selectDevices(h.db, parseSelector(selector, { catalog }), {
+      now: NOW,
+      catalog,
+      sampleSize: 3,
+    });
+    expect(sel).toEqual({ count: want.length, hash: deviceSetHash(want), sample: want.slice(0, 3) });
   });
 
   it('all selects every device', async () => {
@@ -444,5 +471,21 @@ describe('selector compiler against hand-written SQL', () => {
     expect(other.hash).not.toBe(resolved.hash);
     const none = await resolveDeviceSet(h.db, parseSelector({ field: 'region', op: 'eq', value: 'nowhere' }));
     expect(none).toEqual({ count: 0, hash: deviceSetHash([]) });
+    // A range with no matching value at all (an empty merge) is the empty set too.
+    const noValue = parseSelector({ field: 'softwareVersion', op: 'versionGt', value: '99' });
+    expect(await selectDevices(h.db, noValue, { now: NOW })).toEqual({
+      count: 0,
+      hash: deviceSetHash([]),
+      sample: [],
+    });
+  });
+
+  it('the device-set hash is sha-256 over the distinct ids sorted byte-wise and joined by newlines', () => {
+    // The definition approvals bind to, pinned: a change to it must be deliberate.
+    expect(deviceSetHash([])).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    const h1 = deviceSetHash(['b-2', 'B-1', 'a-3', 'b-2']);
+    expect(h1).toBe(deviceSetHash(['B-1', 'a-3', 'b-2']));
+    // Byte-wise: upper case before lower case.
+    expect(h1).toBe(createHash('sha256').update('B-1\na-3\nb-2').digest('hex'));
   });
 });

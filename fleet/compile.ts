@@ -183,12 +183,18 @@ function lastContactPredicate(c: LastContactCondition, now: Date): SQL {
   if ('notSeenForSeconds' in lc) {
     return sql`(d."last_contact_at" is null or d."last_contact_at" < ${nowP} - make_interval(secs => ${lc.notSeenForSeconds}))`;
   }
-  // Each device's own interval: a loose index scan finds the few distinct intervals, then one index
-  // range per interval on (periodic_inform_interval_s, last_contact_at); "offset 0" keeps PostgreSQL
-  // from flattening the lateral into a hash join over the whole table. Never-seen devices join through
-  // the same IN, not an OR, so the whole condition stays one semi-join.
-  const n = lc.notSeenForIntervals;
-  return sql`d."id" in (
+  return sql`d."id" in (${notSeenForIntervalsIds(lc.notSeenForIntervals, nowP)})`;
+}
+
+/**
+ * Ids of devices not seen for `n` of their own intervals, or never seen (disjoint branches, no
+ * duplicates). A loose index scan finds the few distinct intervals, then one index range per interval
+ * on (periodic_inform_interval_s, last_contact_at); "offset 0" keeps PostgreSQL from flattening the
+ * lateral into a hash join over the whole table. Never-seen devices join through the same IN, not an
+ * OR, so the whole condition stays one semi-join.
+ */
+function notSeenForIntervalsIds(n: number, nowP: SQL): SQL {
+  return sql`
     select "id" from "devices" where "last_contact_at" is null
     union all
     select x."id" from (
@@ -204,7 +210,7 @@ function lastContactPredicate(c: LastContactCondition, now: Date): SQL {
       select "id" from "devices" where "periodic_inform_interval_s" = iv.s
         and "last_contact_at" < ${nowP} - make_interval(secs => iv.s * ${n}::float8)
       offset 0
-    ) x)`;
+    ) x`;
 }
 
 function eventPredicate(c: EventCountCondition, now: Date): SQL {
@@ -263,4 +269,97 @@ export function compileWhere(s: Selector, ctx: CompileContext): SQL {
   if ('param' in s) return paramPredicate(s, ctx.catalog);
   if ('lastContact' in s) return lastContactPredicate(s, ctx.now);
   return eventPredicate(s, ctx.now);
+}
+
+/**
+ * Columns with an index on (column, id): one value's devices come out of the index in id order, so a
+ * range over such a column can be read as a merge of per-value index ranges instead of a sort.
+ */
+const ID_ORDERED_COLUMNS: ReadonlySet<string> = new Set([
+  'product_class',
+  'software_version',
+  'software_version_key',
+  'region',
+  'protocol',
+]);
+const SPLIT_OPS: ReadonlySet<Op> = new Set(['in', 'prefix', 'between', 'lt', 'lte', 'gt', 'gte']);
+
+/** A range condition over an id-ordered column (see compileOrderedIds). */
+export interface SplitColumn {
+  column: string;
+  /** The conjunct itself, a predicate over `devices d`. */
+  range: SQL;
+}
+
+/**
+ * When `s` is a lone range condition over an id-ordered column: that column and the condition.
+ * Equality needs no split (its index range is already in id order). Combinations are not split: each
+ * branch would repeat the other conditions' index scans, and their matches are usually few enough to
+ * sort.
+ */
+export function splitColumn(s: Selector): SplitColumn | undefined {
+  if (!('field' in s)) return undefined;
+  const def = FIELDS[s.field];
+  const version = s.op.startsWith('version');
+  const column = version ? 'software_version_key' : def.column;
+  if (!ID_ORDERED_COLUMNS.has(column)) return undefined;
+  if (!version && !SPLIT_OPS.has(s.op)) return undefined;
+  return { column, range: fieldPredicate(s) };
+}
+
+/**
+ * The distinct values of `split.column` satisfying its range, by a loose index scan (one index descent
+ * per value), at most `limit` of them.
+ */
+export function splitValuesQuery(split: SplitColumn, limit: number): SQL {
+  const c = sql.raw(`d."${split.column}"`);
+  return sql`with recursive v(x) as (
+      (select ${c} from "devices" d where ${split.range} order by 1 limit 1)
+      union all
+      select (select ${c} from "devices" d where ${split.range} and ${c} > v.x order by 1 limit 1)
+      from v where v.x is not null
+    )
+    select x as "value" from v where x is not null limit ${limit}`;
+}
+
+/**
+ * A query returning the matching device ids (column "id") in id order, shaped so that PostgreSQL can
+ * produce that order from indexes instead of sorting every match:
+ * - with `split` (the distinct values of splitColumn(s), read in the same snapshot): a merge of one
+ *   id-ordered branch per value, each "column = value and <the whole predicate>". Every match has
+ *   exactly one of those values, so the branches are disjoint and together complete;
+ * - a lone parameter condition reads device_parameters alone: (device_id, path) is its primary key
+ *   and device_id references devices, so each id is a device and appears once, and an equality comes
+ *   out of the (path, value, device_id) indexes in id order;
+ * - a lone "not seen for N intervals" reads its own id subquery without joining devices again;
+ * - anything else: the predicate over devices, sorted.
+ */
+export function compileOrderedIds(
+  s: Selector,
+  ctx: CompileContext,
+  split?: { column: string; values: readonly string[] },
+): SQL {
+  if (split) {
+    if (split.values.length === 0) return sql`select d."id" from "devices" d where false`;
+    const w = compileWhere(s, ctx);
+    const c = sql.raw(`d."${split.column}"`);
+    // "offset 0" keeps each branch a subquery whose id order PostgreSQL knows, so it merges them.
+    const branches = split.values.map(
+      (v) =>
+        sql`select * from (select d."id" from "devices" d where ${c} = ${v} and ${w} order by d."id" offset 0) b`,
+    );
+    return sql`select u."id" from (${sql.join(branches, sql` union all `)}) u order by u."id"`;
+  }
+  if ('param' in s && !(s.op === 'exists' && !s.value)) {
+    const type = ctx.catalog?.typeOf(s.param);
+    if (type === undefined) throw new Error(`parameter ${s.param} was not validated against a catalog`);
+    const cond = s.op === 'exists' ? sql`true` : paramValueCondition(s, type);
+    return sql`select p."device_id" as "id" from "device_parameters" p
+      where p."path" = ${s.param} and ${cond} order by p."device_id"`;
+  }
+  if ('lastContact' in s && 'notSeenForIntervals' in s.lastContact) {
+    const nowP = sql`${ctx.now.toISOString()}::timestamptz`;
+    return sql`select x."id" from (${notSeenForIntervalsIds(s.lastContact.notSeenForIntervals, nowP)}) x order by x."id"`;
+  }
+  return sql`select d."id" from "devices" d where ${compileWhere(s, ctx)} order by d."id"`;
 }

@@ -4,11 +4,14 @@ import { devices } from '../db/schema/fleet.js';
 import { chunks, type DbOrTx } from './db.js';
 import { versionKey } from './version-key.js';
 
+/** Longest device id; the device-set sample relies on it (fleet/resolve.ts). */
+export const DEVICE_ID_MAX_CHARS = 256;
+
 /** Printable ASCII without spaces: ids are sorted byte-wise for the device-set hash and shown in UIs. */
 export const DeviceId = z
   .string()
   .min(1)
-  .max(256)
+  .max(DEVICE_ID_MAX_CHARS)
   .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 
 /**

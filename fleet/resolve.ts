@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { type SQL, sql } from 'drizzle-orm';
 import type { ParameterCatalog } from './catalog.js';
-import { compileWhere } from './compile.js';
+import { compileOrderedIds, compileWhere, splitColumn, splitValuesQuery } from './compile.js';
 import type { DbOrTx } from './db.js';
+import { DEVICE_ID_MAX_CHARS } from './devices.js';
 import { FIELDS, type StratumField } from './fields.js';
 import type { Selector } from './selector.js';
 
@@ -26,21 +27,28 @@ export class RowCapExceeded extends Error {
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+const SELECT_WORK_MEM = '64MB';
+/** Beyond this many distinct values a range is read with one sort instead of a merge of index ranges. */
+const MAX_SPLIT_VALUES = 256;
 
 /** Runs `fn` in a read-only transaction with a statement timeout; refuses to run nested in a writer. */
 export async function readOnly<T>(db: DbOrTx, timeoutMs: number, fn: (tx: DbOrTx) => Promise<T>): Promise<T> {
   return db.transaction(
     async (tx) => {
       const ro = await tx.execute<{ ro: string }>(
-        // JIT compilation costs more than it saves on index-driven selector queries.
+        // JIT compilation costs more than it saves on index-driven selector queries. A selection's
+        // sort or id list (a few hundred thousand ids) must not spill to disk under the default work_mem.
         sql`select set_config('statement_timeout', ${String(Math.max(1, Math.floor(timeoutMs)))}, true),
                    set_config('jit', 'off', true),
+                   set_config('work_mem', ${SELECT_WORK_MEM}, true),
                    current_setting('transaction_read_only') as ro`,
       );
       if (ro.rows[0]?.ro !== 'on') throw new Error('selector queries must run in a read-only transaction');
       return fn(tx);
     },
-    { accessMode: 'read only' },
+    // Repeatable read: a resolution may take two statements (fleet/compile.ts splitColumn), and both
+    // must see the same snapshot.
+    { accessMode: 'read only', isolationLevel: 'repeatable read' },
   );
 }
 
@@ -53,10 +61,40 @@ export function selectorQuery(selector: Selector, opts: ReadOptions = {}): SQL {
   return sql`select d."id" from "devices" d where ${where(selector, opts)} order by d."id"`;
 }
 
-/** sha-256 (hex) over the device ids sorted byte-wise and joined by "\n": what approvals bind to. */
+/**
+ * The device-set hash, the one definition (approvals bind to it): sha-256 (lowercase hex) of the UTF-8
+ * bytes of the distinct device ids sorted byte-wise and joined by "\n" (no trailing newline); the empty
+ * set hashes the empty string. Ids are printable ASCII without spaces (DeviceId), so the joined text is
+ * unambiguous. setHashSql computes the same in PostgreSQL.
+ */
 export function deviceSetHash(ids: readonly string[]): string {
-  const sorted = [...ids].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const sorted = [...new Set(ids)].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   return createHash('sha256').update(sorted.join('\n'), 'utf8').digest('hex');
+}
+
+/**
+ * Count, device-set hash and the first `sampleSize` ids of an id-ordered query (compileOrderedIds) in
+ * one pass: the ids are joined once (string_agg reads the ordered subquery in its order), hashed, and
+ * the sample is cut from the head of the joined text (ids are at most DEVICE_ID_MAX_CHARS characters
+ * and contain no newline, so the first n ids lie within n * (max + 1) characters).
+ */
+function setHashSql(orderedIds: SQL, sampleSize: number): SQL {
+  const n = Math.max(0, Math.floor(sampleSize));
+  return sql`select a.n, encode(sha256(convert_to(a.t, 'UTF8')), 'hex') as h,
+      (string_to_array(left(a.t, ${n * (DEVICE_ID_MAX_CHARS + 1)}), E'\n'))[1:${n}] as sample
+    from (select count(*) as n, coalesce(string_agg(s."id", E'\n'), '') as t from (${orderedIds}) s) a`;
+}
+
+/** The matching ids in id order, merged from per-value index ranges when the selector allows it. */
+async function orderedIds(tx: DbOrTx, selector: Selector, opts: ReadOptions): Promise<SQL> {
+  const ctx = { now: opts.now ?? new Date(), catalog: opts.catalog };
+  const split = splitColumn(selector);
+  if (split) {
+    const r = await tx.execute<{ value: string }>(splitValuesQuery(split, MAX_SPLIT_VALUES + 1));
+    if (r.rows.length <= MAX_SPLIT_VALUES)
+      return compileOrderedIds(selector, ctx, { column: split.column, values: r.rows.map((x) => x.value) });
+  }
+  return compileOrderedIds(selector, ctx);
 }
 
 export async function countDevices(db: DbOrTx, selector: Selector, opts: ReadOptions = {}): Promise<number> {
@@ -102,13 +140,8 @@ export async function resolveDeviceSet(
   selector: Selector,
   opts: ReadOptions = {},
 ): Promise<DeviceSet> {
-  return readOnly(db, opts.statementTimeoutMs ?? DEFAULT_TIMEOUT_MS, async (tx) => {
-    const r = await tx.execute<{ n: string; h: string }>(sql`
-      select count(*) as n,
-             encode(sha256(convert_to(coalesce(string_agg(d."id", E'\n' order by d."id"), ''), 'UTF8')), 'hex') as h
-      from "devices" d where ${where(selector, opts)}`);
-    return { count: Number(r.rows[0]?.n ?? 0), hash: r.rows[0]?.h ?? '' };
-  });
+  const { count, hash } = await selectDevices(db, selector, { ...opts, sampleSize: 0 });
+  return { count, hash };
 }
 
 /**
@@ -165,25 +198,20 @@ export interface Selection extends DeviceSet {
 
 /**
  * What `fleet select` and `POST /fleet/select` answer: count, device-set hash and a sample, in one
- * read-only transaction (so the three agree). The ids are aggregated in id order from a sorted subquery,
- * which PostgreSQL feeds to string_agg in that order.
+ * read-only transaction (so the three agree), from one id-ordered pass over the matches.
  */
 export async function selectDevices(
   db: DbOrTx,
   selector: Selector,
   opts: ReadOptions & { sampleSize?: number } = {},
 ): Promise<Selection> {
-  const w = where(selector, opts);
-  // One scan: the matching ids are materialised once in id order, then counted, hashed and sampled.
-  // A separate "order by id limit n" for the sample can walk the primary key through most of the table
-  // when the matches sit late in id order.
+  where(selector, opts); // compile (and so reject) before opening a transaction
   return readOnly(db, opts.statementTimeoutMs ?? DEFAULT_TIMEOUT_MS, async (tx) => {
-    const r = await tx.execute<{ n: string; h: string; sample: string[] }>(sql`
-      with m as materialized (select d."id" from "devices" d where ${w} order by d."id")
-      select (select count(*) from m) as n,
-             (select encode(sha256(convert_to(coalesce(string_agg(m."id", E'\n'), ''), 'UTF8')), 'hex') from m) as h,
-             (select coalesce(array_agg(x."id"), '{}') from (select m."id" from m limit ${opts.sampleSize ?? 10}) x) as sample`);
+    const ids = await orderedIds(tx, selector, opts);
+    const r = await tx.execute<{ n: string; h: string; sample: string[] | null }>(
+      setHashSql(ids, opts.sampleSize ?? 10),
+    );
     const row = r.rows[0];
-    return { count: Number(row?.n ?? 0), hash: row?.h ?? '', sample: row?.sample ?? [] };
+    return { count: Number(row?.n ?? 0), hash: row?.h ?? deviceSetHash([]), sample: row?.sample ?? [] };
   });
 }

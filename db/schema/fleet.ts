@@ -66,6 +66,9 @@ export const devices = pgTable(
       'devices_inform_interval_ck',
       sql`${t.periodicInformIntervalS} is null or ${t.periodicInformIntervalS} > 0`,
     ),
+    // (column, id) indexes give one value's devices in id order: the device-set hash needs id order,
+    // and a range is read as a merge of such index ranges (fleet/compile.ts compileOrderedIds).
+    index('devices_product_class_id_idx').on(t.productClass, t.id),
     index('devices_product_class_version_idx').on(t.productClass, t.softwareVersionKey, t.id),
     index('devices_product_class_sw_idx').on(t.productClass, t.softwareVersion, t.id),
     index('devices_model_name_idx').on(t.modelName),

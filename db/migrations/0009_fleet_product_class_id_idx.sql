@@ -1,0 +1,1 @@
+CREATE INDEX "devices_product_class_id_idx" ON "devices" USING btree ("product_class","id");
