@@ -315,8 +315,9 @@ export function createProfileActivities(deps: ProfileActivityDeps) {
       });
       const deviceIds = [...byDevice.keys()].map((i) => m.ids[i] as string);
       const info = new Map<string, { protocol: string; key: DeviceKey }>();
-      const boot = new Set<string>();
-      const reported = new Map<string, Map<string, string>>();
+      // Latest BOOTSTRAP per device in the window (ms); values stored before it are stale.
+      const boot = new Map<string, number>();
+      const reported = new Map<string, Map<string, { value: string; at: number }>>();
       const claimed = new Set(profs.flatMap((p) => p.parameters.map((x) => x.path)));
       const concrete = [...claimed].filter((p) => !isPattern(p));
       const regex = [...claimed].filter(isPattern).map(globRegex).join('|');
@@ -328,13 +329,14 @@ export function createProfileActivities(deps: ProfileActivityDeps) {
             sql`select id, protocol, oui, product_class as pc, software_version as sw from devices
                 where id = any(string_to_array(${list}, E'\n'))`,
           ),
-          d.execute<{ device_id: string }>(
-            sql`select distinct device_id from device_events
+          d.execute<{ device_id: string; at: Date }>(
+            sql`select device_id, max(at) as at from device_events
                 where kind = 'bootstrap' and at > ${from} and at <= ${to}
-                  and device_id = any(string_to_array(${list}, E'\n'))`,
+                  and device_id = any(string_to_array(${list}, E'\n'))
+                group by device_id`,
           ),
-          d.execute<{ device_id: string; path: string; value: string }>(
-            sql`select device_id, path, value from device_parameters
+          d.execute<{ device_id: string; path: string; value: string; updated_at: Date }>(
+            sql`select device_id, path, value, updated_at from device_parameters
                 where device_id = any(string_to_array(${list}, E'\n'))
                   and (path = any(${sql`string_to_array(${concrete.join('\n')}, E'\n')`})
                        ${regex ? sql`or path ~ ${regex}` : sql``})`,
@@ -345,11 +347,11 @@ export function createProfileActivities(deps: ProfileActivityDeps) {
             protocol: r.protocol,
             key: { oui: r.oui, productClass: r.pc ?? '', softwareVersion: r.sw ?? '' },
           });
-        for (const r of evs.rows) boot.add(r.device_id);
+        for (const r of evs.rows) boot.set(r.device_id, new Date(r.at).getTime());
         for (const r of vals.rows) {
-          const mm = reported.get(r.device_id) ?? new Map<string, string>();
+          const mm = reported.get(r.device_id) ?? new Map<string, { value: string; at: number }>();
           reported.set(r.device_id, mm);
-          mm.set(r.path, r.value);
+          mm.set(r.path, { value: r.value, at: new Date(r.updated_at).getTime() });
         }
         beat({ phase: 'read', devices: i });
       }
@@ -409,9 +411,9 @@ export function createProfileActivities(deps: ProfileActivityDeps) {
           configs.set(ck, cfg);
         }
         out.invalid += cfg.invalid.length;
-        const rep = reported.get(id) ?? new Map<string, string>();
+        const rep = reported.get(id) ?? new Map<string, { value: string; at: number }>();
         const want: Array<{ path: string; value: string }> = [];
-        const bootstrapped = boot.has(id);
+        const bootAt = boot.get(id);
         for (const f of cfg.fields) {
           if (f.value === undefined) {
             out.unresolved++;
@@ -434,10 +436,15 @@ export function createProfileActivities(deps: ProfileActivityDeps) {
           const paths = isPattern(f.path)
             ? [...rep.keys()].filter((p) => covers(f.path, p) && !cfg.fields.some((g) => g.path === p))
             : [f.path];
-          for (const p of paths) if (bootstrapped || rep.get(p) !== v) want.push({ path: p, value: v });
+          for (const p of paths) {
+            const r = rep.get(p);
+            // After a BOOTSTRAP (factory reset) a value stored before it says nothing about the device now.
+            const stale = bootAt !== undefined && r !== undefined && r.at < bootAt;
+            if (r?.value !== v || stale) want.push({ path: p, value: v });
+          }
         }
         if (want.length === 0) continue;
-        if (bootstrapped) out.bootstrapped++;
+        if (bootAt !== undefined) out.bootstrapped++;
         else out.drifted++;
         want.sort((a, b) => (a.path < b.path ? -1 : 1));
         const protocol = dev.protocol === 'usp' ? 'usp' : 'cwmp';

@@ -83,6 +83,8 @@ export async function profileReconcile(input: ProfileReconcileInput = {}): Promi
         await startChild(profileResolution, {
           workflowId: e.workflowId,
           parentClosePolicy: ParentClosePolicy.ABANDON,
+          // Unanswered for a week: it ends, and the next run escalates again if the conflict is still there.
+          workflowExecutionTimeout: '7 days',
           args: [{ path: e.path, profiles: e.profiles, claims: e.claims, devices: e.devices }],
         });
         state.escalated.push(e.workflowId);

@@ -1,8 +1,7 @@
 import {
-  ApplicationFailure,
   condition,
   defineQuery,
-  defineUpdate,
+  defineSignal,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -31,8 +30,6 @@ export interface ProfileResolutionInput {
   requiredApprovals?: number;
   /** How long approvers have once a resolution is proposed. */
   approvalWindowMs?: number;
-  /** How long to wait for a proposal before giving up (the next reconcile escalates again). */
-  proposalWindowMs?: number;
 }
 
 export interface ResolutionProposal {
@@ -45,12 +42,19 @@ export interface ProfileResolutionState {
   status: 'awaiting-proposal' | 'awaiting-approval' | 'decided' | 'rejected' | 'expired';
   path: string;
   profiles: string[];
-  proposal?: ResolutionProposal;
+  proposal?: ResolutionProposal & { proposalId: string };
   planHash?: string;
+  /** Proposals refused, with why (at most the last 20). */
+  refused: Array<{ proposalId: string; reason: string }>;
   approvers?: string[];
 }
 
-export const proposeUpdate = defineUpdate<{ planHash: string }, [ResolutionProposal]>(
+/**
+ * A proposal arrives as a signal (the API checks it first and then reads the state back): the
+ * synchronous-update version of this did not replay on this SDK version when the workflow went on to
+ * schedule work in the same activation. A signal the workflow refuses is kept in `refused`.
+ */
+export const proposeSignal = defineSignal<[ResolutionProposal & { proposalId: string }]>(
   'fleetbrain.profiles.propose',
 );
 export const resolutionStateQuery = defineQuery<ProfileResolutionState>('fleetbrain.profiles.resolution');
@@ -67,8 +71,17 @@ export function resolutionPlanHash(path: string, profiles: readonly string[], wi
   });
 }
 
-function invalid(message: string): ApplicationFailure {
-  return ApplicationFailure.create({ type: 'InvalidProposal', message, nonRetryable: true });
+/** Why a proposal is refused, or null. Also used by the API before it signals. */
+export function proposalRefusal(
+  state: Pick<ProfileResolutionState, 'status' | 'profiles'>,
+  p: ResolutionProposal,
+): string | null {
+  if (state.status !== 'awaiting-proposal') return `a resolution was already proposed (${state.status})`;
+  if (!state.profiles.includes(p.winner))
+    return `winner ${p.winner} is not one of the contenders: ${state.profiles.join(', ')}`;
+  if (p.proposer.kind === 'service' && !p.rationale?.trim())
+    return 'a resolution suggested by a service (the planner) needs a rationale';
+  return null;
 }
 
 export async function profileResolution(input: ProfileResolutionInput): Promise<ProfileResolutionState> {
@@ -76,35 +89,23 @@ export async function profileResolution(input: ProfileResolutionInput): Promise<
     status: 'awaiting-proposal',
     path: input.path,
     profiles: [...input.profiles].sort(),
+    refused: [],
   };
   setHandler(resolutionStateQuery, () => state);
-  const check = (p: ResolutionProposal) => {
-    if (state.status !== 'awaiting-proposal')
-      throw invalid(`a resolution was already proposed (${state.status})`);
-    if (!state.profiles.includes(p.winner))
-      throw invalid(`winner ${p.winner} is not one of the contenders: ${state.profiles.join(', ')}`);
-    if (p.proposer.kind === 'service' && !p.rationale?.trim())
-      throw invalid('a resolution suggested by a service (the planner) needs a rationale');
-  };
-  setHandler(
-    proposeUpdate,
-    (p) => {
-      state.proposal = p;
-      state.planHash = resolutionPlanHash(state.path, state.profiles, p.winner);
-      state.status = 'awaiting-approval';
-      return { planHash: state.planHash };
-    },
-    { validator: check },
-  );
-  const proposed = await condition(
-    () => state.proposal !== undefined,
-    input.proposalWindowMs ?? 7 * 86_400_000,
-  );
-  if (!proposed || !state.proposal || !state.planHash) {
-    state.status = 'expired';
-    return state;
-  }
-  const proposal = state.proposal;
+  setHandler(proposeSignal, (p) => {
+    const why = proposalRefusal(state, p);
+    if (why) {
+      state.refused = [...state.refused, { proposalId: p.proposalId, reason: why }].slice(-20);
+      return;
+    }
+    state.proposal = p;
+    state.planHash = resolutionPlanHash(state.path, state.profiles, p.winner);
+    state.status = 'awaiting-approval';
+  });
+  // No timer: the starter bounds the wait with the workflow's execution timeout.
+  await condition(() => state.proposal !== undefined);
+  const proposal = state.proposal as unknown as ResolutionProposal;
+  const hash = state.planHash as unknown as string;
   const value = input.claims.find((c) => c.profileId === proposal.winner)?.value;
   const approvals = installApprovals({
     gate: 'resolution',
@@ -113,7 +114,7 @@ export async function profileResolution(input: ProfileResolutionInput): Promise<
       proposal.rationale ? ` — ${proposal.rationale}` : ''
     }`,
     proposer: proposal.proposer,
-    planHash: state.planHash,
+    planHash: hash,
     requiredApprovals: input.requiredApprovals ?? 1,
     windowMs: input.approvalWindowMs ?? 3 * 86_400_000,
   });
@@ -130,7 +131,7 @@ export async function profileResolution(input: ProfileResolutionInput): Promise<
     proposer: { id: proposal.proposer.id, kind: proposal.proposer.kind },
     ...(proposal.rationale ? { rationale: proposal.rationale } : {}),
     approvalRequestId: `${workflowInfo().workflowId}/resolution`,
-    planHash: state.planHash,
+    planHash: hash,
   });
   state.status = 'decided';
   state.approvers = outcome.approvers;

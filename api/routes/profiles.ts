@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { desc, eq } from 'drizzle-orm';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -26,7 +26,12 @@ import { PrecedenceOrder } from '../../domain/profiles/precedence.js';
 import { ParamPath, ParamValue, ProfileParameters, ProfileSpec } from '../../domain/profiles/profile.js';
 import { SelectorError, parseSelector } from '../../fleet/selector.js';
 import { profileReconcile } from '../../workflows/profileReconcile.js';
-import { proposeUpdate, resolutionStateQuery } from '../../workflows/profileResolution.js';
+import {
+  profileResolution,
+  proposalRefusal,
+  proposeSignal,
+  resolutionStateQuery,
+} from '../../workflows/profileResolution.js';
 import { principalOf, requireRole } from '../auth/guards.js';
 import { errorBody, HttpError } from '../errors.js';
 
@@ -422,6 +427,7 @@ export const profileRoutes: FastifyPluginAsyncZod<ProfileRoutesOptions> = async 
           200: z.object({ workflowId: z.string(), gate: z.string(), planHash: z.string() }),
           404: errorBody,
           422: errorBody,
+          504: errorBody,
         },
       },
     },
@@ -444,30 +450,35 @@ export const profileRoutes: FastifyPluginAsyncZod<ProfileRoutesOptions> = async 
           `no unresolved conflict on ${req.body.path} between ${profiles.join(', ')}`,
         );
       const handle = opts.temporal.workflow.getHandle(g.escalation);
-      try {
-        await opts.temporal.workflow.start('profileResolution', {
-          taskQueue: opts.taskQueue,
-          workflowId: g.escalation,
-          args: [{ path: g.path, profiles, claims: g.claims, devices: g.devices }],
-        });
-      } catch (e) {
-        if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
-      }
       const p = principalOf(req);
-      try {
-        const r = await handle.executeUpdate(proposeUpdate, {
-          args: [
-            {
-              winner: req.body.winner,
-              ...(req.body.rationale ? { rationale: req.body.rationale } : {}),
-              proposer: { id: p.id, name: p.name, kind: p.kind },
-            },
-          ],
-        });
-        return { workflowId: g.escalation, gate: 'resolution', planHash: r.planHash };
-      } catch (e) {
-        const msg = e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e);
-        throw new HttpError(422, 'proposal_refused', msg);
+      const proposal = {
+        proposalId: randomUUID(),
+        winner: req.body.winner,
+        ...(req.body.rationale ? { rationale: req.body.rationale } : {}),
+        proposer: { id: p.id, name: p.name, kind: p.kind },
+      };
+      // Checked here for a clear answer; the workflow checks again (it may have moved on meanwhile).
+      const current = await handle.query(resolutionStateQuery).catch(() => undefined);
+      const why = proposalRefusal(current ?? { status: 'awaiting-proposal', profiles }, proposal);
+      if (why) throw new HttpError(422, 'proposal_refused', why);
+      await opts.temporal.workflow.signalWithStart(profileResolution, {
+        taskQueue: opts.taskQueue,
+        workflowId: g.escalation,
+        workflowExecutionTimeout: '7 days',
+        args: [{ path: g.path, profiles, claims: g.claims, devices: g.devices }],
+        signal: proposeSignal,
+        signalArgs: [proposal],
+      });
+      const end = Date.now() + 20_000;
+      for (;;) {
+        const st = await handle.query(resolutionStateQuery);
+        if (st.proposal?.proposalId === proposal.proposalId && st.planHash)
+          return { workflowId: g.escalation, gate: 'resolution', planHash: st.planHash };
+        const refused = st.refused.find((r) => r.proposalId === proposal.proposalId);
+        if (refused) throw new HttpError(422, 'proposal_refused', refused.reason);
+        if (Date.now() > end)
+          throw new HttpError(504, 'proposal_pending', 'the resolution workflow did not answer in time');
+        await new Promise((r) => setTimeout(r, 100));
       }
     },
   );

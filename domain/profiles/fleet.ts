@@ -118,28 +118,13 @@ export function detectFleetConflicts(input: FleetInput): FleetConflicts {
       const fp = input.profiles[c.profile] as FleetProfile;
       const bad = fp.invalidOn?.[c.param];
       const named = (fp.profile.parameters[c.param] as { path: string }).path === path ? 1 : 0;
-      const m = fp.members;
-      for (let i = 0; i < m.length; i++) {
-        const d = m[i] as number;
-        if (bad && fw && bad.has(fw[d] as number)) continue;
-        if (named) own[d] = 1;
-        const k = count[d] as number;
-        if (k === 0) first[d] = c.value;
-        else if (first[d] !== c.value && conflicted[d] === 0) {
-          conflicted[d] = 1;
-          anyConflict = true;
-        }
-        if (k < 255) count[d] = k + 1;
-      }
+      const keep = bad && fw ? excludeInvalid(fp.members, bad, fw) : fp.members;
+      if (claimPass(keep, c.value, named, first, count, conflicted, own)) anyConflict = true;
     }
     const conflictedDevices: number[] = [];
-    for (let d = 0; d < n; d++) {
-      const k = count[d] as number;
-      if (k === 0 || own[d] === 0) continue;
-      out.claimedPairs++;
-      if (k > 1) out.multiplyClaimedPairs++;
-      if (conflicted[d]) conflictedDevices.push(d);
-    }
+    const tally = countPass(n, count, own, conflicted, conflictedDevices);
+    out.claimedPairs += tally.claimed;
+    out.multiplyClaimedPairs += tally.multiply;
     if (!anyConflict) continue;
     out.conflictingPairs += conflictedDevices.length;
     // Second pass only over conflicted devices: a 53-bit signature of the contenders reaching each one,
@@ -152,15 +137,8 @@ export function detectFleetConflicts(input: FleetInput): FleetConflicts {
       const c = claimants[ci] as Claimant;
       const fp = input.profiles[c.profile] as FleetProfile;
       const bad = fp.invalidOn?.[c.param];
-      const m = fp.members;
-      for (let i = 0; i < m.length; i++) {
-        const d = m[i] as number;
-        if (conflicted[d] === 0 || own[d] === 0) continue;
-        if (bad && fw && bad.has(fw[d] as number)) continue;
-        sigA[d] = Math.imul((sigA[d] as number) ^ (ci + 1), 0x01000193);
-        sigB[d] =
-          Math.imul((sigB[d] as number) + (ci + 1) * 0x9e3779b1, 0x85ebca6b) ^ ((sigB[d] as number) >>> 13);
-      }
+      const keep = bad && fw ? excludeInvalid(fp.members, bad, fw) : fp.members;
+      signPass(keep, ci + 1, conflicted, own, sigA, sigB);
     }
     const groups = new Map<number, { rep: number; devices: number; sample: number[] }>();
     for (const d of conflictedDevices) {
@@ -201,6 +179,81 @@ export function detectFleetConflicts(input: FleetInput): FleetConflicts {
   }
   out.groups.sort((a, b) => b.devices - a.devices || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return out;
+}
+
+// The hot loops live in small functions of their own: V8 optimises them after a few calls, where one
+// large function with the loops inside stays slow for the whole (single) call of a plan.
+
+/** Members whose firmware accepts the value (the rest are not claimed by it). */
+function excludeInvalid(m: Uint32Array, bad: ReadonlySet<number>, fw: Uint16Array): Uint32Array {
+  const out = new Uint32Array(m.length);
+  let k = 0;
+  for (let i = 0; i < m.length; i++) {
+    const d = m[i] as number;
+    if (!bad.has(fw[d] as number)) out[k++] = d;
+  }
+  return out.subarray(0, k);
+}
+
+/** One claimant over its devices: count claims, remember the first value, mark value clashes. */
+function claimPass(
+  m: Uint32Array,
+  value: number,
+  named: number,
+  first: Int32Array,
+  count: Uint8Array,
+  conflicted: Uint8Array,
+  own: Uint8Array,
+): boolean {
+  let any = false;
+  for (let i = 0; i < m.length; i++) {
+    const d = m[i] as number;
+    if (named) own[d] = 1;
+    const k = count[d] as number;
+    if (k === 0) first[d] = value;
+    else if (first[d] !== value && conflicted[d] === 0) {
+      conflicted[d] = 1;
+      any = true;
+    }
+    if (k < 255) count[d] = k + 1;
+  }
+  return any;
+}
+
+function countPass(
+  n: number,
+  count: Uint8Array,
+  own: Uint8Array,
+  conflicted: Uint8Array,
+  conflictedDevices: number[],
+): { claimed: number; multiply: number } {
+  let claimed = 0;
+  let multiply = 0;
+  for (let d = 0; d < n; d++) {
+    const k = count[d] as number;
+    if (k === 0 || own[d] === 0) continue;
+    claimed++;
+    if (k > 1) multiply++;
+    if (conflicted[d]) conflictedDevices.push(d);
+  }
+  return { claimed, multiply };
+}
+
+/** Folds claimant `tag` into the contender signature of each conflicted device it reaches. */
+function signPass(
+  m: Uint32Array,
+  tag: number,
+  conflicted: Uint8Array,
+  own: Uint8Array,
+  sigA: Int32Array,
+  sigB: Int32Array,
+): void {
+  for (let i = 0; i < m.length; i++) {
+    const d = m[i] as number;
+    if (conflicted[d] === 0 || own[d] === 0) continue;
+    sigA[d] = Math.imul((sigA[d] as number) ^ tag, 0x01000193);
+    sigB[d] = Math.imul((sigB[d] as number) + tag * 0x9e3779b1, 0x85ebca6b) ^ ((sigB[d] as number) >>> 13);
+  }
 }
 
 /** The claimants (indices) that reach device `d`: membership by binary search in the sorted member arrays. */
