@@ -8,3 +8,4 @@ export * from './fleet.js';
 export * from './policy.js';
 export * from './rollout.js';
 export * from './change-request.js';
+export * from './profiles.js';
