@@ -151,8 +151,8 @@ function errorText(err: unknown): string {
 
 /** The parts of the SDK's LoadedPolicy (opa-wasm 1.x) the cohort cache works with. */
 interface PolicyInternals {
-  wasmInstance: WebAssembly.Instance;
-  mem: WebAssembly.Memory;
+  wasmInstance: { exports: unknown };
+  mem: { buffer: ArrayBuffer };
   dataAddr: number;
   dataHeapPtr: number;
 }
@@ -235,7 +235,7 @@ class WasmEngine extends BaseEngine {
   }
 
   /** Copies JSON text into wasm memory at the heap pointer and parses it there. */
-  private parse(ex: OpaExports, mem: WebAssembly.Memory, text: string | Uint8Array): number {
+  private parse(ex: OpaExports, mem: { buffer: ArrayBuffer }, text: string | Uint8Array): number {
     const bytes = typeof text === 'string' ? this.encoder.encode(text) : text;
     const raw = ex.opa_malloc(bytes.byteLength);
     // opa_malloc grows memory as needed, so the view is taken afterwards.

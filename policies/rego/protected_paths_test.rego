@@ -1,7 +1,5 @@
 package fleetbrain_test
 
-import data.fleetbrain
-
 test_protected_acs_url if matches("protected_acs_url")
 
 test_protected_controller_trust_delete if matches("protected_controller_trust_delete")
@@ -44,14 +42,3 @@ test_ancestor_delete_reports_each_protected_subtree if {
 }
 
 test_port_mapping_enable if matches("port_mapping_enable")
-
-# The ancestor guard's set is exactly the dot-ended ancestors of the protected prefixes.
-test_protected_ancestors_match_the_prefixes if {
-	computed := {a |
-		some prefix in fleetbrain.lower_protected
-		parts := split(trim_suffix(prefix, "."), ".")
-		some n in numbers.range(1, count(parts))
-		a := concat("", [concat(".", array.slice(parts, 0, n)), "."])
-	}
-	computed == fleetbrain.protected_ancestors
-}
