@@ -94,7 +94,7 @@ function concretePath(schemaPath: string, next: () => number): string {
   return fillInstances(schemaPath, inst);
 }
 
-function buildItems(schema: CompiledSchema, count: number, invalidShare: number, seed: number) {
+export function buildItems(schema: CompiledSchema, count: number, invalidShare: number, seed: number) {
   const next = rng(seed);
   const parentDeleted = (p: string) =>
     schema.objects[p.slice(0, p.lastIndexOf('.') + 1)]?.status === 'deleted';

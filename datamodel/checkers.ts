@@ -25,9 +25,12 @@ function allDigits(v: string, from: number): boolean {
 
 /** Compare two digit strings without leading sign as numbers (no BigInt on the hot path). */
 function digitsLE(a: string, b: string): boolean {
-  const x = a.replace(/^0+(?=\d)/, '');
-  if (x.length !== b.length) return x.length < b.length;
-  return x <= b;
+  // callers pass digits only; drop leading zeros but keep the last digit
+  let z = 0;
+  while (z < a.length - 1 && a.charCodeAt(z) === 48) z++;
+  const n = a.length - z;
+  if (n !== b.length) return n < b.length;
+  return (z === 0 ? a : a.slice(z)) <= b;
 }
 
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?$/;
@@ -164,7 +167,7 @@ export function compilePatterns(patterns: string[]): RegExp | undefined {
   return new RegExp(`^(?:${ok.map((s) => `(?:${s})`).join('|')})$`);
 }
 
-function itemChecker(t: TypeSpec): Checker {
+function genericItemChecker(t: TypeSpec): Checker {
   const prim = primitiveCheck(t);
   const named = namedCheck(t);
   const enums = t.enums && t.enums.length > 0 ? new Set(t.enums) : undefined;
@@ -236,11 +239,135 @@ function itemChecker(t: TypeSpec): Checker {
   };
 }
 
+/** A failure whose message does not depend on the value: built once per parameter, never mutated. */
+function fixed(code: ValidationCode, message: string): CheckFailure {
+  return Object.freeze({ code, message });
+}
+
+/**
+ * ASCII digits from `from` to the end → their value, or -1 when there are none, more than
+ * `maxDigits`, or a non-digit (callers still compare the value with their type's bounds).
+ */
+function parseDigits(v: string, from: number, maxDigits: number): number {
+  const len = v.length;
+  if (from >= len || len - from > maxDigits) return -1;
+  let n = 0;
+  for (let i = from; i < len; i++) {
+    const d = v.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+function inRanges(ranges: readonly Range[], n: number): boolean {
+  for (let i = 0; i < ranges.length; i++) {
+    const r = ranges[i] as Range;
+    if ((r.min === undefined || n >= r.min) && (r.max === undefined || n <= r.max)) {
+      if (r.step === undefined || (n - (r.min ?? 0)) % r.step === 0) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Per-shape checkers for the common parameter types (plain strings with a size, enumerations,
+ * booleans, int/unsignedInt with ranges): one small closure each, failure objects prebuilt where the
+ * message is fixed. Same codes and messages as the generic checker (validator.equivalence.test.ts
+ * compares them); any other shape gets the generic one.
+ */
+function specialisedItemChecker(t: TypeSpec): Checker | undefined {
+  if (namedCheck(t) !== undefined) return undefined;
+  if (t.patterns && t.patterns.length > 0) return undefined;
+  const enums = t.enums && t.enums.length > 0 ? t.enums : undefined;
+  const readOnlyEnums = t.enumsReadOnly && t.enumsReadOnly.length > 0 ? new Set(t.enumsReadOnly) : undefined;
+  const sizes = t.sizes && t.sizes.length > 0 ? t.sizes : undefined;
+  const typeName = t.named?.[0] ?? t.base;
+  const forType = typeName !== t.base ? ` for ${typeName}` : '';
+  const roFail = fixed('enumeration', 'value is a readOnly enumeration value: only the device reports it');
+  switch (t.base) {
+    case 'string': {
+      if (enums) {
+        if (sizes) return undefined;
+        const set = new Set(enums);
+        const enumFail = fixed(
+          'enumeration',
+          `value not in enumeration: expected one of ${[...set].slice(0, 12).join(', ')}${set.size > 12 ? ', ...' : ''}`,
+        );
+        if (readOnlyEnums) return (v) => (!set.has(v) ? enumFail : readOnlyEnums.has(v) ? roFail : null);
+        return (v) => (set.has(v) ? null : enumFail);
+      }
+      if (readOnlyEnums) return undefined;
+      if (!sizes) return () => null;
+      if (sizes.length !== 1) return undefined;
+      const lo = (sizes[0] as Size).min ?? 0;
+      const hi = (sizes[0] as Size).max ?? Number.POSITIVE_INFINITY;
+      const text = ` outside size ${sizeText(sizes[0] as Size)} characters`;
+      return (v) => {
+        const len = v.length;
+        return len >= lo && len <= hi ? null : { code: 'size', message: `length ${len}${text}` };
+      };
+    }
+    case 'boolean': {
+      if (enums || readOnlyEnums || sizes) return undefined;
+      const typeFail = fixed('wrong_type', `expected boolean (true, false, 1 or 0)${forType}`);
+      return (v) => (v === 'true' || v === 'false' || v === '1' || v === '0' ? null : typeFail);
+    }
+    case 'unsignedInt':
+    case 'int': {
+      if (enums || readOnlyEnums || sizes) return undefined;
+      const signed = t.base === 'int';
+      const typeFail = fixed(
+        'wrong_type',
+        `${signed ? 'expected int (-2147483648..2147483647)' : 'expected unsignedInt (0..4294967295)'}${forType}`,
+      );
+      const ranges = t.ranges && t.ranges.length > 0 ? t.ranges : undefined;
+      const rangeFail = ranges
+        ? fixed('range', `value outside range ${ranges.map(rangeText).join(' or ')}`)
+        : undefined;
+      // one range without step: two compares (absent bounds become infinities)
+      const one =
+        ranges?.length === 1 && (ranges[0] as Range).step === undefined ? (ranges[0] as Range) : undefined;
+      const lo = one?.min ?? Number.NEGATIVE_INFINITY;
+      const hi = one?.max ?? Number.POSITIVE_INFINITY;
+      if (!signed) {
+        return (v) => {
+          const n = parseDigits(v, 0, 10);
+          if (n < 0 || n > U32_MAX) return typeFail;
+          if (ranges === undefined) return null;
+          if (one !== undefined) return n >= lo && n <= hi ? null : (rangeFail as CheckFailure);
+          return inRanges(ranges, n) ? null : (rangeFail as CheckFailure);
+        };
+      }
+      return (v) => {
+        const neg = v.charCodeAt(0) === 45;
+        // the generic check allows 11 characters in all, so 11 digits (leading zeros) without a sign
+        const m = neg ? parseDigits(v, 1, 10) : parseDigits(v, 0, 11);
+        if (m < 0) return typeFail;
+        const n = neg ? -m : m;
+        if (n < I32_MIN || n > I32_MAX) return typeFail;
+        if (ranges === undefined) return null;
+        if (one !== undefined) return n >= lo && n <= hi ? null : (rangeFail as CheckFailure);
+        return inRanges(ranges, n) ? null : (rangeFail as CheckFailure);
+      };
+    }
+    default:
+      return undefined;
+  }
+}
+
+function itemChecker(t: TypeSpec): Checker {
+  return specialisedItemChecker(t) ?? genericItemChecker(t);
+}
+
 /** Builds the checker for a parameter type; lists check their own size and item count, then each item. */
 export function compileChecker(t: TypeSpec): Checker {
   if (!t.list) return itemChecker(t);
   const item = itemChecker(t);
   const { minItems, maxItems, sizes } = t.list;
+  const lo = minItems ?? 0;
+  const hi = maxItems ?? Number.POSITIVE_INFINITY;
+  const itemsText = `expected ${minItems ?? 0}..${maxItems ?? 'unbounded'}`;
   return (v) => {
     if (sizes) {
       let inside = false;
@@ -253,16 +380,16 @@ export function compileChecker(t: TypeSpec): Checker {
           message: `list length ${v.length} outside size ${sizes.map(sizeText).join(' or ')} characters`,
         };
     }
-    const items = v === '' ? [] : v.split(',');
-    if (
-      (minItems !== undefined && items.length < minItems) ||
-      (maxItems !== undefined && items.length > maxItems)
-    ) {
-      return {
-        code: 'list_items',
-        message: `list has ${items.length} items, expected ${minItems ?? 0}..${maxItems ?? 'unbounded'}`,
-      };
+    // count items before splitting: an over-long list fails without building the array
+    let count = 0;
+    if (v !== '') {
+      count = 1;
+      for (let at = v.indexOf(','); at >= 0; at = v.indexOf(',', at + 1)) count++;
     }
+    if (count < lo || count > hi)
+      return { code: 'list_items', message: `list has ${count} items, ${itemsText}` };
+    if (count === 0) return null;
+    const items = v.split(',');
     for (let i = 0; i < items.length; i++) {
       const f = item((items[i] as string).trim());
       if (f) return { code: f.code, message: `list item ${i + 1}: ${f.message}` };

@@ -68,26 +68,188 @@ function fail(
   return { index, path, ok: false, code, fault: FAULT[code], message, secured, schemaPath };
 }
 
+// Scratch for the path scan: start and end offsets of each instance segment of the path being looked
+// up (validate is synchronous, so one module-level buffer serves every validator).
+const MAX_SCAN_INSTANCES = 64;
+const instStart = new Int32Array(MAX_SCAN_INSTANCES);
+const instEnd = new Int32Array(MAX_SCAN_INSTANCES);
+let instCount = 0;
+
+// scanPath results below 0
+const BAD_PATH = -1;
+const TOO_DEEP = -2;
+// find results below 0
+const FIND_MISS = -1;
+const FIND_BAD = -2;
+
+// flags per parameter
+const READ_ONLY = 1;
+const WRITE_ONCE = 2;
+const SECURED = 4;
+const DELETED = 8;
+
+/** FNV-1a step; hashing "{i}" char by char keeps schema paths and concrete paths on one scheme. */
+function mix(h: number, c: number): number {
+  return Math.imul(h ^ c, 16777619);
+}
+const FNV_OFFSET = 0x811c9dc5 | 0;
+
 /**
- * A schema prepared for validation: one map keyed by `{i}` schema path, one precompiled checker
- * closure per parameter. Built once per schema; each validate call computes every result afresh.
+ * Hash of toSchemaPath(p) computed in place — no normalised string is built — recording where the
+ * instance segments (numbers, `[alias]`, a literal `{i}`) are. Returns BAD_PATH exactly when
+ * toSchemaPath(p) is null, TOO_DEEP past MAX_SCAN_INSTANCES instance segments, else a hash >= 0.
+ */
+function scanPath(p: string): number {
+  const len = p.length;
+  if (len === 0) return BAD_PATH;
+  let h = FNV_OFFSET;
+  let n = 0;
+  let i = 0;
+  for (;;) {
+    // i is at the start of a segment
+    const f = p.charCodeAt(i);
+    let j = i + 1;
+    if (f >= 48 && f <= 57) {
+      if (f === 48) return BAD_PATH;
+      for (; j < len; j++) {
+        const c = p.charCodeAt(j);
+        if (c === 46) break;
+        if (c < 48 || c > 57) return BAD_PATH;
+      }
+      if (j - i > 10 || (j - i === 10 && Number(p.slice(i, j)) > 4294967295)) return BAD_PATH;
+      if (n === MAX_SCAN_INSTANCES) return TOO_DEEP;
+      instStart[n] = i;
+      instEnd[n++] = j;
+      h = mix(mix(mix(h, 123), 105), 125);
+    } else if (f === 91) {
+      j = p.indexOf('.', j);
+      if (j < 0) j = len;
+      if (p.charCodeAt(j - 1) !== 93 || j - i < 3) return BAD_PATH;
+      if (n === MAX_SCAN_INSTANCES) return TOO_DEEP;
+      instStart[n] = i;
+      instEnd[n++] = j;
+      h = mix(mix(mix(h, 123), 105), 125);
+    } else if (f === 46) {
+      return BAD_PATH;
+    } else {
+      h = mix(h, f);
+      for (; j < len; j++) {
+        const c = p.charCodeAt(j);
+        if (c === 46) break;
+        h = mix(h, c);
+      }
+      // a literal "{i}" segment stays as it is in the schema path: record it like an instance
+      if (j - i === 3 && f === 123 && p.charCodeAt(i + 1) === 105 && p.charCodeAt(i + 2) === 125) {
+        if (n === MAX_SCAN_INSTANCES) return TOO_DEEP;
+        instStart[n] = i;
+        instEnd[n++] = j;
+      }
+    }
+    if (j >= len) break;
+    h = mix(h, 46);
+    i = j + 1;
+    if (i >= len) break;
+  }
+  instCount = n;
+  return h & 0x3fffffff;
+}
+
+/**
+ * Is the last scanned path p, with each recorded instance segment read as "{i}", exactly the schema
+ * path sp? One char loop over both (startsWith with a position is a slow builtin call here).
+ */
+function scannedMatches(p: string, sp: string): boolean {
+  const n = instCount;
+  let a = 0;
+  let b = 0;
+  for (let k = 0; k < n; k++) {
+    const s = instStart[k] as number;
+    if (b + (s - a) + 3 > sp.length) return false;
+    for (; a < s; a++, b++) if (p.charCodeAt(a) !== sp.charCodeAt(b)) return false;
+    if (sp.charCodeAt(b) !== 123 || sp.charCodeAt(b + 1) !== 105 || sp.charCodeAt(b + 2) !== 125)
+      return false;
+    b += 3;
+    a = instEnd[k] as number;
+  }
+  if (p.length - a !== sp.length - b) return false;
+  for (; a < p.length; a++, b++) if (p.charCodeAt(a) !== sp.charCodeAt(b)) return false;
+  return true;
+}
+
+/**
+ * A schema prepared for validation: one precompiled checker per parameter, and an open-addressing
+ * table keyed by the hash of the `{i}` schema path. A concrete path is hashed as if normalised and
+ * checked piece by piece against the candidate, so no string is built per item. Built once per schema;
+ * each validate call computes every result afresh (nothing is kept between calls).
  */
 export class SchemaValidator {
   private readonly params = new Map<string, ParamEntry>();
   private readonly objects = new Map<string, ObjectDef>();
+  // Per reachable parameter k, in parallel arrays: a probe and a check touch few, compact objects.
+  private readonly entries: ParamEntry[] = [];
+  private readonly paths: string[] = [];
+  private readonly checks: Checker[] = [];
+  private readonly flags: Uint8Array;
+  /** pairs (hash, k + 1; 0 = empty slot), side by side so a probe touches one cache line */
+  private readonly slots: Int32Array;
+  private readonly mask: number;
 
   constructor(readonly schema: CompiledSchema) {
     for (const [p, o] of Object.entries(schema.objects)) this.objects.set(p, o);
     for (const [p, d] of Object.entries(schema.params)) {
-      this.params.set(p, {
+      const e: ParamEntry = {
         schemaPath: p,
         access: d.access,
         secured: d.secured === true,
         deleted:
           d.status === 'deleted' || schema.objects[p.slice(0, p.lastIndexOf('.') + 1)]?.status === 'deleted',
         check: compileChecker(d.t),
-      });
+      };
+      this.params.set(p, e);
+      // a key that is not its own normal form can never be the normal form of a concrete path
+      if (toSchemaPath(p) === p) this.entries.push(e);
     }
+    const count = this.entries.length;
+    this.flags = new Uint8Array(count);
+    let size = 16;
+    while (size < count * 4) size *= 2;
+    this.mask = size - 1;
+    this.slots = new Int32Array(size * 2);
+    for (let k = 0; k < count; k++) {
+      const e = this.entries[k] as ParamEntry;
+      this.paths.push(e.schemaPath);
+      this.checks.push(e.check);
+      this.flags[k] =
+        (e.access === 'readOnly' ? READ_ONLY : e.access === 'writeOnceReadOnly' ? WRITE_ONCE : 0) |
+        (e.secured ? SECURED : 0) |
+        (e.deleted ? DELETED : 0);
+      const h = scanPath(e.schemaPath);
+      let at = h & this.mask;
+      while (this.slots[2 * at + 1] !== 0) at = (at + 1) & this.mask;
+      this.slots[2 * at] = h;
+      this.slots[2 * at + 1] = k + 1;
+    }
+  }
+
+  /** The parameter whose schema path is toSchemaPath(path): its index k, FIND_MISS or FIND_BAD. */
+  private find(path: string): number {
+    const h = scanPath(path);
+    if (h < 0) return h === BAD_PATH ? FIND_BAD : this.findSlow(path);
+    const mask = this.mask;
+    const slots = this.slots;
+    for (let at = h & mask; ; at = (at + 1) & mask) {
+      const k = (slots[2 * at + 1] as number) - 1;
+      if (k < 0) return FIND_MISS;
+      if (slots[2 * at] === h && scannedMatches(path, this.paths[k] as string)) return k;
+    }
+  }
+
+  /** More instance segments than the scan records: normalise the plain way. */
+  private findSlow(path: string): number {
+    const sp = toSchemaPath(path);
+    if (sp === null) return FIND_BAD;
+    const e = this.params.get(sp);
+    return e === undefined ? FIND_MISS : this.entries.indexOf(e);
   }
 
   /** Is a (concrete or schema) parameter path secured? Unknown paths are not. */
@@ -110,44 +272,34 @@ export class SchemaValidator {
   private one(item: ChangeInput, index: number, opts: ValidateOptions): ItemResult {
     const path = item.path;
     if (item.op === 'add' || item.op === 'delete') return this.objectOp(item.op, path, index);
-    const sp0 = toSchemaPath(path);
-    if (sp0 === null) return badPath(index, path);
-    const e = this.params.get(sp0);
-    if (e === undefined || e.deleted) {
-      const sp = sp0;
-      const what =
-        this.objects.has(sp) || this.objects.has(`${sp}.`)
-          ? 'is an object, not a parameter'
-          : 'is not in the data model';
-      return fail(
-        index,
-        path,
-        'unknown_path',
-        `${sp} ${e?.deleted ? 'is deleted in this data model' : what}`,
-        false,
-      );
-    }
-    const sp = e.schemaPath;
-    if (e.access === 'readOnly') return fail(index, path, 'not_writable', `${sp} is readOnly`, e.secured, sp);
-    if (e.access === 'writeOnceReadOnly' && opts.currentValue) {
+    const k = this.find(path);
+    if (k < 0) return k === FIND_BAD ? badPath(index, path) : this.unknown(index, path, false);
+    const fl = this.flags[k] as number;
+    if ((fl & DELETED) !== 0) return this.unknown(index, path, true);
+    const sp = this.paths[k] as string;
+    const secured = (fl & SECURED) !== 0;
+    if ((fl & READ_ONLY) !== 0) return fail(index, path, 'not_writable', `${sp} is readOnly`, secured, sp);
+    if ((fl & WRITE_ONCE) !== 0 && opts.currentValue) {
       const cur = opts.currentValue(path);
       if (cur !== undefined && cur !== '') {
-        return fail(index, path, 'write_once', `${sp} is writeOnceReadOnly and already set`, e.secured, sp);
+        return fail(index, path, 'write_once', `${sp} is writeOnceReadOnly and already set`, secured, sp);
       }
     }
     const v = item.value;
-    const f = e.check(typeof v === 'string' ? v : String(v));
-    if (f !== null) return fail(index, path, f.code, `${sp}: ${f.message}`, e.secured, sp);
-    return {
-      index,
-      path,
-      ok: true,
-      code: 'ok',
-      fault: null,
-      message: 'ok',
-      secured: e.secured,
-      schemaPath: sp,
-    };
+    const f = (this.checks[k] as Checker)(typeof v === 'string' ? v : String(v));
+    if (f !== null) return fail(index, path, f.code, `${sp}: ${f.message}`, secured, sp);
+    return { index, path, ok: true, code: 'ok', fault: null, message: 'ok', secured, schemaPath: sp };
+  }
+
+  /** Unknown or deleted parameter: the rare case, so the normalised string is built here. */
+  private unknown(index: number, path: string, deleted: boolean): ItemResult {
+    const sp = toSchemaPath(path) as string;
+    const what = deleted
+      ? 'is deleted in this data model'
+      : this.objects.has(sp) || this.objects.has(`${sp}.`)
+        ? 'is an object, not a parameter'
+        : 'is not in the data model';
+    return fail(index, path, 'unknown_path', `${sp} ${what}`, false);
   }
 
   private objectOp(op: 'add' | 'delete', path: string, index: number): ItemResult {
