@@ -6,12 +6,13 @@ import { connect } from '../db/client.js';
 import { migrate } from '../db/migrate.js';
 import { WriteBatcher } from '../executor/persist.js';
 import { UspController } from '../executor/usp/controller.js';
-import { batcherSink } from '../executor/usp/driver.js';
+import { batcherSink, deviceResolver, inventoryRegistrar, knownUspDevices } from '../executor/usp/driver.js';
 import type { SetReq } from '../executor/usp/messages.js';
 import { MqttMtp } from '../executor/usp/mtp/mqtt.js';
 import { startMosquitto } from '../platform/mqtt.js';
 import { startPostgres } from '../platform/postgres.js';
 import { freePort } from '../platform/process.js';
+import { modelByKey } from '../sim/models.js';
 import { type AgentProcesses, type ChildStatus, startAgentProcesses } from '../sim/usp/agent-processes.js';
 import { agentTopic, controllerTopic } from '../sim/usp/host.js';
 import type { Benchmark } from './bench.js';
@@ -88,7 +89,12 @@ const bench: Benchmark = async (args) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fleetbrain-bench-usp-'));
   // As root, PostgreSQL runs as `postgres`, which must be able to reach its data directory.
   chmodSync(dir, 0o755);
-  const notes: string[] = [`load before: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`];
+  const notes: string[] = [
+    `load before: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  ];
   const mqttDir = path.join(dir, 'mqtt');
   const broker = await startMosquitto({ dir: mqttDir, port: await freePort() });
   const brokerCpu = () => cpuOfProcess(mqttDir) ?? Number.NaN;
@@ -205,12 +211,31 @@ const bench: Benchmark = async (args) => {
     // ---- 2. Reconnect storm ------------------------------------------------------------------
     if (storm > 0) {
       const stormId = 'proto::bench-controller-storm';
+      // The agents are reconnecting devices: already in the inventory, loaded at controller start
+      // as the executor process does (runtime.ts), so nothing is looked up or re-onboarded per agent.
+      const model = modelByKey(MODELS[0] as string);
+      await dbh.pool.query(
+        `INSERT INTO devices (id, oui, serial_number, protocol, product_class, software_version, data_model_root)
+         SELECT $1 || lpad(i::text, 6, '0'), $2, 'STM' || lpad(i::text, 6, '0'), 'usp', $3, $4, 'Device.'
+           FROM generate_series(0, $5::int - 1) AS i`,
+        [
+          `${model.oui}-${model.productClass}-STM`,
+          model.oui,
+          model.productClass,
+          model.defaultFirmware,
+          storm,
+        ],
+      );
+      const known = await knownUspDevices(dbh.pool);
+      const idOf = new Map(known);
       const stormController = new UspController({
         endpointId: stormId,
         mtps: [controllerOn(broker.url, stormId)],
         events: batcherSink(batcher),
+        register: inventoryRegistrar(dbh.pool, batcher),
+        resolveDeviceId: deviceResolver(dbh.pool),
+        devices: known,
         agentTopic,
-        onboarding: false,
       });
       await stormController.start();
       const bootSub = {
@@ -245,9 +270,16 @@ const bench: Benchmark = async (args) => {
       await fleet.powerOn();
       const deadline = Date.now() + stormLimitS * 1000;
       let st = await fleet.status();
+      let lastLog = Date.now();
       while (Date.now() < deadline && st.acked < st.agents) {
         await new Promise((r) => setTimeout(r, 500));
         st = await fleet.status();
+        if (Date.now() - lastLog >= 10_000) {
+          lastLog = Date.now();
+          console.error(
+            `storm ${((performance.now() - ts) / 1000).toFixed(0)} s: ${st.acked}/${st.agents} acknowledged, ${stormController.stats.notifies} Notify received, ${batcher.stats.events} events written, load ${os.loadavg()[0]?.toFixed(1)}`,
+          );
+        }
       }
       const stormS = (performance.now() - ts) / 1000;
       const cpu = process.cpuUsage(cpu0);
@@ -256,11 +288,11 @@ const bench: Benchmark = async (args) => {
       const brokerCpuS = brokerCpu() - brokerBefore;
       const unacked = await fleet.unacked();
       // The machine may be saturated: a connection timeout here is retried, not reported as loss.
-      let stored: { rows: Array<{ id: string }> } = { rows: [] };
+      let rows: { rows: Array<{ id: string }> } = { rows: [] };
       for (let attempt = 1; ; attempt++) {
         try {
-          stored = await dbh.pool.query<{ id: string }>(
-            `SELECT DISTINCT device_id AS id FROM device_events WHERE kind = 'boot' AND device_id LIKE 'os::%-STM%'`,
+          rows = await dbh.pool.query<{ id: string }>(
+            `SELECT DISTINCT device_id AS id FROM device_events WHERE kind = 'boot' AND device_id LIKE '%-STM%'`,
           );
           break;
         } catch (err) {
@@ -268,13 +300,12 @@ const bench: Benchmark = async (args) => {
           await new Promise((r) => setTimeout(r, 2_000));
         }
       }
-      const persisted = new Set(stored.rows.map((r) => r.id));
+      const persisted = new Set(rows.rows.map((r) => r.id));
       const unackedSet = new Set(unacked);
-      const lost = unacked.filter((id) => !persisted.has(id)).length;
+      const stored = (eid: string) => persisted.has(idOf.get(eid) ?? eid);
+      const lost = unacked.filter((eid) => !stored(eid)).length;
       const unackedButStored = unacked.length - lost;
-      const ackedNotStored = fleet.endpointIds.filter(
-        (id) => !unackedSet.has(id) && !persisted.has(id),
-      ).length;
+      const ackedNotStored = fleet.endpointIds.filter((eid) => !unackedSet.has(eid) && !stored(eid)).length;
       metrics.reconnect_devices = fleet.endpointIds.length;
       metrics.reconnect_lost = lost;
       metrics.reconnect_s = round1(stormS);

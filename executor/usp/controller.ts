@@ -83,8 +83,10 @@ export interface UspControllerOptions {
   /** Looks an endpoint's device id up (once per endpoint) before its first event is stored. */
   resolveDeviceId?: (
     endpointId: string,
-    hint?: { oui: string; serialNumber: string },
+    hint?: { oui: string; serialNumber: string; productClass?: string },
   ) => Promise<string | undefined>;
+  /** Endpoint ID → inventory id of agents known and onboarded before (driver.ts knownUspDevices). */
+  devices?: Iterable<[string, string]>;
   /** MQTT topic of an agent the controller has not heard from yet. */
   agentTopic?: (endpointId: string) => string;
   /** Agents already onboarded (their subscriptions exist), e.g. loaded from the database. */
@@ -145,6 +147,10 @@ export class UspController {
   constructor(private readonly opts: UspControllerOptions) {
     this.endpointId = opts.endpointId;
     this.onboarded = new Set(opts.onboarded ?? []);
+    for (const [eid, id] of opts.devices ?? []) {
+      this.deviceIds.set(eid, id);
+      this.onboarded.add(eid);
+    }
   }
 
   async start(): Promise<void> {
@@ -438,7 +444,11 @@ export class UspController {
     const key = `${from}\u0000${msg.header.msg_id}`;
     if (!this.deviceIds.has(from) && this.opts.resolveDeviceId) {
       const hint = notify.on_board_req
-        ? { oui: notify.on_board_req.oui, serialNumber: notify.on_board_req.serial_number }
+        ? {
+            oui: notify.on_board_req.oui,
+            serialNumber: notify.on_board_req.serial_number,
+            productClass: notify.on_board_req.product_class || undefined,
+          }
         : undefined;
       const found = await this.opts.resolveDeviceId(from, hint).catch(() => undefined);
       if (found) this.deviceIds.set(from, found);

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import { PrimitiveType } from '../../datamodel/types.js';
+import type { ParameterValue } from '../../fleet/parameters.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Executor, Operation, TaskFault, TaskResult } from '../executor.js';
 import type { WriteBatcher } from '../persist.js';
@@ -22,6 +24,7 @@ import type { AgentInfo, Notification, UspController } from './controller.js';
 import { isValidEndpointId, osEndpointId } from './endpoint-id.js';
 import { faultFrom, USP_ERR, UspRequestError } from './errors.js';
 import type { EventSink } from './event-sink.js';
+import { fleetDeviceId } from '../../fleet/identity.js';
 
 const FW = 'Device.DeviceInfo.FirmwareImage.';
 
@@ -35,7 +38,24 @@ export interface UspDriverDeps {
   sweepMs?: number;
   /** Backoff base for a task whose request timed out (the agent was unreachable). */
   retryBaseMs?: number;
+  /** When given, values set or read are stored as the device's last known values before the task completes. */
+  batcher?: WriteBatcher;
 }
+
+/** Last known values as the fleet stores them (fleet/parameters.ts); paths it cannot index are skipped. */
+function lastValues(deviceId: string, values: Array<{ path: string; value: string; type?: string }>) {
+  const at = new Date();
+  return values
+    .filter((v) => /^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$/.test(v.path))
+    .map((v) => ({
+      deviceId,
+      path: v.path,
+      type: (v.type && FLEET_TYPES.has(v.type) ? v.type : 'string') as ParameterValue['type'],
+      value: v.value,
+      at,
+    }));
+}
+const FLEET_TYPES = new Set<string>(PrimitiveType.options);
 
 /** Persists USP notifications through the executor's shared write batcher (group commit). */
 export function batcherSink(batcher: WriteBatcher): EventSink {
@@ -43,20 +63,23 @@ export function batcherSink(batcher: WriteBatcher): EventSink {
 }
 
 /**
- * Registers an onboarded agent in the inventory with protocol `usp`. A device already known by its
- * OUI and serial number (e.g. it spoke CWMP before) keeps its inventory id, so its history, leases and
- * ownership stay attached to it.
+ * Registers an onboarded agent in the inventory with protocol `usp` under its fleet identity
+ * (OUI-ProductClass-SerialNumber, fleet/identity.ts), the id the CWMP ACS gives the same device. A
+ * device already known (by that id, by its endpoint ID, or by OUI and serial number) keeps its
+ * inventory id, so its history, leases and ownership stay attached to it.
  */
 export function inventoryRegistrar(
   pool: pg.Pool,
   batcher: WriteBatcher,
 ): (info: AgentInfo) => Promise<string> {
   return async (info) => {
+    const fleetId = info.oui && info.serialNumber ? fleetDeviceId(info) : info.endpointId;
     const r = await pool.query<{ id: string }>(
-      `SELECT id FROM devices WHERE (oui = $1 AND serial_number = $2) OR id = $3 ORDER BY (id = $3) DESC LIMIT 1`,
-      [info.oui, info.serialNumber, info.endpointId],
+      `SELECT id FROM devices WHERE id = $1 OR id = $2 OR (oui = $3 AND serial_number = $4)
+        ORDER BY (id = $1) DESC, (id = $2) DESC LIMIT 1`,
+      [fleetId, info.endpointId, info.oui, info.serialNumber],
     );
-    const id = r.rows[0]?.id ?? info.endpointId;
+    const id = r.rows[0]?.id ?? fleetId;
     await batcher.write({
       devices: [
         {
@@ -79,23 +102,91 @@ export function inventoryRegistrar(
   };
 }
 
+export interface ResolveHint {
+  oui: string;
+  serialNumber: string;
+  productClass?: string;
+}
+
 /**
- * The inventory id of an endpoint: the device itself, or the device with the same OUI and serial
- * number (from the OnBoardRequest, or from an `os::<OUI>-<SerialNumber>` endpoint ID).
+ * The inventory id of an endpoint the controller has not mapped yet: the device itself, the device
+ * with its fleet identity (OUI-ProductClass-SerialNumber, when the OnBoardRequest names the product
+ * class), or the device with the same OUI and serial number (from an `os::<OUI>-<SerialNumber>`
+ * endpoint ID). Unknown devices that named their product class get their fleet identity, which
+ * onboarding registers. Lookups arriving together (a reconnect storm after a controller restart)
+ * share one query.
  */
 export function deviceResolver(
   pool: pg.Pool,
-): (eid: string, hint?: { oui: string; serialNumber: string }) => Promise<string | undefined> {
-  return async (eid, hint) => {
-    const os = /^os::([0-9A-Fa-f]{6})-(.+)$/.exec(eid);
-    const oui = hint?.oui ?? os?.[1];
-    const serial = hint?.serialNumber ?? (os?.[2] ? decodeURIComponent(os[2]) : undefined);
-    const r = await pool.query<{ id: string }>(
-      `SELECT id FROM devices WHERE id = $1 OR (oui = $2 AND serial_number = $3) ORDER BY (id = $1) DESC LIMIT 1`,
-      [eid, oui ?? null, serial ?? null],
-    );
-    return r.rows[0]?.id;
+  opts: { maxDelayMs?: number; maxBatch?: number } = {},
+): (eid: string, hint?: ResolveHint) => Promise<string | undefined> {
+  type Ask = { eid: string; fid: string | null; oui: string | null; serial: string | null };
+  let queue: Array<{ ask: Ask; resolve: (id: string | undefined) => void; reject: (e: unknown) => void }> =
+    [];
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    const batch = queue;
+    queue = [];
+    if (batch.length === 0) return;
+    const col = (f: (a: Ask) => string | null) => batch.map((b) => f(b.ask));
+    // COALESCE stops at the first hit: the OUI + serial scan only runs when neither id is known.
+    pool
+      .query<{ k: string; id: string | null }>(
+        `SELECT q.k, COALESCE(
+           (SELECT id FROM devices WHERE id = q.eid),
+           (SELECT id FROM devices WHERE id = q.fid),
+           (SELECT id FROM devices WHERE q.fid IS NULL AND oui = q.oui AND serial_number = q.serial LIMIT 1)
+         ) AS id
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS q(eid, fid, oui, serial, k)`,
+        [col((a) => a.eid), col((a) => a.fid), col((a) => a.oui), col((a) => a.serial)],
+      )
+      .then(
+        (r) => {
+          const found = new Map(r.rows.map((x) => [Number(x.k), x.id]));
+          batch.forEach((b, i) => {
+            b.resolve(found.get(i + 1) ?? b.ask.fid ?? undefined);
+          });
+        },
+        (err: unknown) => {
+          for (const b of batch) b.reject(err);
+        },
+      );
   };
+  return (eid, hint) => {
+    const os = /^os::([0-9A-Fa-f]{6})-(.+)$/.exec(eid);
+    const oui = hint?.oui ?? os?.[1] ?? null;
+    let serial = hint?.serialNumber ?? null;
+    if (serial === null && os?.[2]) {
+      try {
+        serial = decodeURIComponent(os[2]);
+      } catch {
+        serial = os[2];
+      }
+    }
+    const fid =
+      hint?.productClass && oui && serial
+        ? fleetDeviceId({ oui, productClass: hint.productClass, serialNumber: serial })
+        : null;
+    return new Promise((resolve, reject) => {
+      queue.push({ ask: { eid, fid, oui, serial }, resolve, reject });
+      if (queue.length >= (opts.maxBatch ?? 1_000)) flush();
+      else if (!timer) timer = setTimeout(flush, opts.maxDelayMs ?? 5);
+    });
+  };
+}
+
+/**
+ * Endpoint ID → inventory id of every USP device, loaded once when the controller starts, so a
+ * reconnect storm after a restart neither re-onboards nor looks devices up one by one. Agents of
+ * this fleet use `os::<OUI>-<SerialNumber>` endpoint IDs (as the driver addresses them).
+ */
+export async function knownUspDevices(pool: pg.Pool): Promise<Array<[string, string]>> {
+  const r = await pool.query<{ id: string; oui: string; serial_number: string }>(
+    `SELECT id, oui, serial_number FROM devices WHERE protocol = 'usp'`,
+  );
+  return r.rows.map((d) => [isValidEndpointId(d.id) ? d.id : osEndpointId(d.oui, d.serial_number), d.id]);
 }
 
 /**
@@ -187,11 +278,15 @@ export function createUspExecutor(
             allow_partial: false,
             update_objs: [...byObj].map(([obj_path, param_settings]) => ({ obj_path, param_settings })),
           });
+          // Group-committed with other devices' writes; the task completes after the commit.
+          await deps.batcher?.write({ values: lastValues(t.deviceId, op.values) });
           return done({ status: 0 });
         }
         case 'getValues': {
           const v = await controller.get(eid, op.paths);
-          return done({ values: Object.entries(v).map(([path, value]) => ({ path, value })) });
+          const values = Object.entries(v).map(([path, value]) => ({ path, value }));
+          await deps.batcher?.write({ values: lastValues(t.deviceId, values) });
+          return done({ values });
         }
         case 'addObject': {
           const r = await controller.add(eid, [{ obj_path: op.path, param_settings: [] }]);

@@ -4,7 +4,13 @@ import type { Logger } from '../../platform/logger.js';
 import { WriteBatcher } from '../persist.js';
 import type { SchemaGate } from '../schema-gate.js';
 import { UspController } from './controller.js';
-import { batcherSink, createUspExecutor, deviceResolver, inventoryRegistrar } from './driver.js';
+import {
+  batcherSink,
+  createUspExecutor,
+  deviceResolver,
+  inventoryRegistrar,
+  knownUspDevices,
+} from './driver.js';
 import { MqttMtp } from './mtp/mqtt.js';
 import type { Mtp } from './mtp/mtp.js';
 import { WsServerMtp } from './mtp/websocket.js';
@@ -54,7 +60,7 @@ export async function startUspRuntime(opts: UspRuntimeOptions) {
   if (ws) mtps.push(ws);
   if (mtps.length === 0) throw new Error('USP controller needs at least one MTP (mqttUrl or ws)');
   const batcher = new WriteBatcher(opts.db);
-  const known = await opts.pool.query<{ id: string }>(`SELECT id FROM devices WHERE protocol = 'usp'`);
+  const known = await knownUspDevices(opts.pool);
   const controller = new UspController({
     endpointId: opts.endpointId,
     mtps,
@@ -62,11 +68,17 @@ export async function startUspRuntime(opts: UspRuntimeOptions) {
     register: inventoryRegistrar(opts.pool, batcher),
     resolveDeviceId: deviceResolver(opts.pool),
     agentTopic: agentTopicOf,
-    onboarded: known.rows.map((r) => r.id),
+    devices: known,
     log: opts.log,
   });
   await controller.start();
-  const executor = createUspExecutor({ pool: opts.pool, controller, gate: opts.gate, log: opts.log });
+  const executor = createUspExecutor({
+    pool: opts.pool,
+    controller,
+    gate: opts.gate,
+    log: opts.log,
+    batcher,
+  });
   executor.start();
   return {
     controller,

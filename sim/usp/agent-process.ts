@@ -117,6 +117,7 @@ if (process.send) {
   });
   // The parent died: nothing else will stop us.
   process.on('disconnect', () => {
+    setTimeout(() => process.exit(0), 3_000).unref();
     void Promise.all(hosts.map((h) => h.stop())).finally(() => process.exit(0));
   });
 }

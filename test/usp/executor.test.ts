@@ -38,7 +38,10 @@ describe('USP Executor on the shared PostgreSQL task queue', () => {
   let controller: UspController;
   let exec: ReturnType<typeof createUspExecutor>;
   let host: AgentHost;
+  /** Endpoint IDs of the agents, and their inventory ids (fleet identity OUI-ProductClass-Serial). */
   let ids: string[];
+  let fleetIds: string[];
+  const agentOf = (deviceId: string) => host.agents.get(ids[fleetIds.indexOf(deviceId)] as string);
   const deadline = () => new Date(Date.now() + 60_000);
 
   beforeAll(async () => {
@@ -65,7 +68,7 @@ describe('USP Executor on the shared PostgreSQL task queue', () => {
       resolveDeviceId: deviceResolver(db.pool),
     });
     controller = c.controller;
-    exec = createUspExecutor({ pool: db.pool, controller, sweepMs: 200, retryBaseMs: 200 });
+    exec = createUspExecutor({ pool: db.pool, controller, batcher, sweepMs: 200, retryBaseMs: 200 });
     exec.start();
     host = await mqttAgents({
       controllerId: c.endpointId,
@@ -75,6 +78,7 @@ describe('USP Executor on the shared PostgreSQL task queue', () => {
     ids = [...host.agents.keys()];
     host.powerOnAll();
     await until('all onboarded', () => ids.every((i) => controller.isOnboarded(i)), 15_000);
+    fleetIds = ids.map((i) => controller.deviceIdFor(i));
   });
   afterAll(async () => {
     exec?.stop();
@@ -88,10 +92,10 @@ describe('USP Executor on the shared PostgreSQL task queue', () => {
       `SELECT id, protocol, software_version FROM devices ORDER BY id`,
     );
     expect(r.rows).toEqual([
+      { id: '00A0C9-HGW-500-EX0001', protocol: 'usp', software_version: '2.1.0' },
+      { id: '00A0C9-HGW-500-EX0002', protocol: 'usp', software_version: '2.1.0' },
+      { id: '00A0C9-HGW-500-EX0003', protocol: 'usp', software_version: '2.1.0' },
       { id: '00A0C9-HGW-500-MOVE1', protocol: 'usp', software_version: '2.1.0' },
-      { id: 'os::00A0C9-EX0001', protocol: 'usp', software_version: '2.1.0' },
-      { id: 'os::00A0C9-EX0002', protocol: 'usp', software_version: '2.1.0' },
-      { id: 'os::00A0C9-EX0003', protocol: 'usp', software_version: '2.1.0' },
     ]);
     const ev = await db.pool.query<{ kind: string }>(
       `SELECT kind FROM device_events WHERE device_id = '00A0C9-HGW-500-MOVE1' ORDER BY at`,
@@ -125,7 +129,7 @@ describe('USP Executor on the shared PostgreSQL task queue', () => {
 
   it('setValues reaches every device once; a resubmitted step queues nothing; unknown devices are rejected', async () => {
     const ref = { scope: 'cr-1', step: 'apply' };
-    const devs = ids.filter((i) => i.includes('EX'));
+    const devs = fleetIds.filter((i) => i.includes('EX'));
     const req = {
       ref,
       devices: [...devs, 'os::00A0C9-NOPE'],
@@ -140,8 +144,12 @@ describe('USP Executor on the shared PostgreSQL task queue', () => {
     expect(out.map((o) => o.outcome)).toEqual(['queued', 'queued', 'queued', 'rejected']);
     const st = await settled(exec, ref, 3);
     expect(st.map((s) => [s.state, s.path])).toEqual(devs.map(() => ['done', 'usp_message']));
-    for (const d of devs)
-      expect(host.agents.get(d)?.device.value('Device.WiFi.SSID.2.SSID')).toBe('fleet-5g');
+    for (const d of devs) expect(agentOf(d)?.device.value('Device.WiFi.SSID.2.SSID')).toBe('fleet-5g');
+    // The value set is the device's last known value, written before the task completed.
+    const last = await db.pool.query<{ device_id: string; value: string }>(
+      `SELECT device_id, value FROM device_parameters WHERE path = 'Device.WiFi.SSID.2.SSID' ORDER BY device_id`,
+    );
+    expect(last.rows).toEqual(devs.map((d) => ({ device_id: d, value: 'fleet-5g' })));
     const again = await exec.submit(req);
     expect(again.slice(0, 3).map((o) => o.outcome)).toEqual(['existing', 'existing', 'existing']);
     expect(await exec.releaseLeases('wf-1')).toBe(3);
@@ -149,7 +157,7 @@ describe('USP Executor on the shared PostgreSQL task queue', () => {
 
   it('a device fault fails the task with the USP code, the CWMP equivalent and per-parameter faults', async () => {
     const ref = { scope: 'cr-2', step: 'apply' };
-    const dev = ids[0] as string;
+    const dev = fleetIds[0] as string;
     await exec.submit({
       ref,
       devices: [dev],
@@ -169,7 +177,7 @@ describe('USP Executor on the shared PostgreSQL task queue', () => {
   });
 
   it('firmware rollout: download then activate complete asynchronously; events land in device_events', async () => {
-    const devs = ids.filter((i) => i.includes('EX'));
+    const devs = fleetIds.filter((i) => i.includes('EX'));
     const dl = { scope: 'rollout-1', step: 'wave-1/download' };
     await exec.submit({
       ref: dl,
@@ -216,7 +224,7 @@ describe('USP Executor on the shared PostgreSQL task queue', () => {
     const ref = { scope: 'ops-1', step: 'reboot' };
     await exec.submit({
       ref,
-      devices: [ids[0] as string],
+      devices: [fleetIds[0] as string],
       operation: { kind: 'reboot' },
       deadline: deadline(),
       owner: 'ops',
