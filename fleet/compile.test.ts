@@ -6,7 +6,14 @@ import { coreCatalog } from './catalog.js';
 import { upsertDevices } from './devices.js';
 import { appendEvents, type DeviceEvent } from './events.js';
 import { type ParameterValue, updateLastValues } from './parameters.js';
-import { deviceSetHash, listDeviceIds, resolveDeviceSet, selectDevices } from './resolve.js';
+import {
+  countDevices,
+  deviceSetHash,
+  listDeviceIds,
+  previewSelector,
+  resolveDeviceSet,
+  selectDevices,
+} from './resolve.js';
 import { parseSelector } from './selector.js';
 
 /**
@@ -452,6 +459,14 @@ describe('selector compiler against hand-written SQL', () => {
       sampleSize: 3,
     });
     expect(sel).toEqual({ count: want.length, hash: deviceSetHash(want), sample: want.slice(0, 3) });
+    const o = { now: NOW, catalog };
+    expect(await countDevices(h.db, parseSelector(selector, { catalog }), o)).toBe(want.length);
+    expect(
+      await previewSelector(h.db, parseSelector(selector, { catalog }), { ...o, sampleSize: 3 }),
+    ).toEqual({
+      count: want.length,
+      sample: want.slice(0, 3),
+    });
   });
 
   it('all selects every device', async () => {

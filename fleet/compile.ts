@@ -339,6 +339,20 @@ export function compileOrderedIds(
   ctx: CompileContext,
   split?: { column: string; values: readonly string[] },
 ): SQL {
+  return compileIds(s, ctx, { ordered: true, split });
+}
+
+/**
+ * The matching device ids (column "id"), each once; in id order when `ordered` (see
+ * compileOrderedIds). Unordered, it is what a count reads: the same sources without any sort.
+ */
+export function compileIds(
+  s: Selector,
+  ctx: CompileContext,
+  opts: { ordered: boolean; split?: { column: string; values: readonly string[] } },
+): SQL {
+  const { split } = opts;
+  const order = (by: string) => (opts.ordered ? sql.raw(` order by ${by}`) : sql``);
   if (split) {
     if (split.values.length === 0) return sql`select d."id" from "devices" d where false`;
     const w = compileWhere(s, ctx);
@@ -355,11 +369,11 @@ export function compileOrderedIds(
     if (type === undefined) throw new Error(`parameter ${s.param} was not validated against a catalog`);
     const cond = s.op === 'exists' ? sql`true` : paramValueCondition(s, type);
     return sql`select p."device_id" as "id" from "device_parameters" p
-      where p."path" = ${s.param} and ${cond} order by p."device_id"`;
+      where p."path" = ${s.param} and ${cond}${order('p."device_id"')}`;
   }
   if ('lastContact' in s && 'notSeenForIntervals' in s.lastContact) {
     const nowP = sql`${ctx.now.toISOString()}::timestamptz`;
-    return sql`select x."id" from (${notSeenForIntervalsIds(s.lastContact.notSeenForIntervals, nowP)}) x order by x."id"`;
+    return sql`select x."id" from (${notSeenForIntervalsIds(s.lastContact.notSeenForIntervals, nowP)}) x${order('x."id"')}`;
   }
-  return sql`select d."id" from "devices" d where ${compileWhere(s, ctx)} order by d."id"`;
+  return sql`select d."id" from "devices" d where ${compileWhere(s, ctx)}${order('d."id"')}`;
 }

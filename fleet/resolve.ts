@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type SQL, sql } from 'drizzle-orm';
 import type { ParameterCatalog } from './catalog.js';
-import { compileOrderedIds, compileWhere, splitColumn, splitValuesQuery } from './compile.js';
+import { compileIds, compileOrderedIds, compileWhere, splitColumn, splitValuesQuery } from './compile.js';
 import type { DbOrTx } from './db.js';
 import { DEVICE_ID_MAX_CHARS } from './devices.js';
 import { FIELDS, type StratumField } from './fields.js';
@@ -98,10 +98,13 @@ async function orderedIds(tx: DbOrTx, selector: Selector, opts: ReadOptions): Pr
 }
 
 export async function countDevices(db: DbOrTx, selector: Selector, opts: ReadOptions = {}): Promise<number> {
+  const ids = compileIds(
+    selector,
+    { now: opts.now ?? new Date(), catalog: opts.catalog },
+    { ordered: false },
+  );
   return readOnly(db, opts.statementTimeoutMs ?? DEFAULT_TIMEOUT_MS, async (tx) => {
-    const r = await tx.execute<{ n: string }>(
-      sql`select count(*) as n from "devices" d where ${where(selector, opts)}`,
-    );
+    const r = await tx.execute<{ n: string }>(sql`select count(*) as n from (${ids}) s`);
     return Number(r.rows[0]?.n ?? 0);
   });
 }
@@ -118,11 +121,16 @@ export async function previewSelector(
   selector: Selector,
   opts: ReadOptions & { sampleSize?: number } = {},
 ): Promise<Preview> {
-  const w = where(selector, opts);
+  const all = compileIds(
+    selector,
+    { now: opts.now ?? new Date(), catalog: opts.catalog },
+    { ordered: false },
+  );
   return readOnly(db, opts.statementTimeoutMs ?? DEFAULT_TIMEOUT_MS, async (tx) => {
-    const c = await tx.execute<{ n: string }>(sql`select count(*) as n from "devices" d where ${w}`);
+    const c = await tx.execute<{ n: string }>(sql`select count(*) as n from (${all}) s`);
+    const ordered = await orderedIds(tx, selector, opts);
     const s = await tx.execute<{ id: string }>(
-      sql`select d."id" from "devices" d where ${w} order by d."id" limit ${opts.sampleSize ?? 10}`,
+      sql`select s."id" from (${ordered}) s limit ${opts.sampleSize ?? 10}`,
     );
     return { count: Number(c.rows[0]?.n ?? 0), sample: s.rows.map((r) => r.id) };
   });
