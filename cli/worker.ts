@@ -13,7 +13,7 @@ import { SchemaRegistry } from '../datamodel/registry.js';
 import { ConnectionRequester } from '../executor/cwmp/connection-request.js';
 import { createCwmpExecutor } from '../executor/cwmp/driver.js';
 import type { Executor } from '../executor/executor.js';
-import { createSchemaGate } from '../executor/schema-gate.js';
+import { createSchemaGate, type SchemaGate } from '../executor/schema-gate.js';
 import { CredentialCipher } from '../executor/secrets.js';
 
 /**
@@ -26,7 +26,7 @@ import { CredentialCipher } from '../executor/secrets.js';
 async function standaloneCwmpExecutor(
   db: DbHandle,
   logger: Logger,
-): Promise<{ executor?: Executor; close(): void }> {
+): Promise<{ executor?: Executor; gate?: SchemaGate; close(): void }> {
   if (!process.env.FLEETBRAIN_CREDENTIAL_KEY) {
     // Rollout activities then fail with an error naming the missing executor; nothing else needs it.
     logger.warn('FLEETBRAIN_CREDENTIAL_KEY is not set: this worker cannot drive firmware rollouts');
@@ -40,8 +40,10 @@ async function standaloneCwmpExecutor(
     cipher,
     log: logger.child({ component: 'cr' }),
   });
+  const gate = createSchemaGate(registry);
   return {
-    executor: createCwmpExecutor({ pool: db.pool, gate: createSchemaGate(registry), requester }),
+    executor: createCwmpExecutor({ pool: db.pool, gate, requester }),
+    gate,
     close: () => requester.close(),
   };
 }
@@ -71,6 +73,9 @@ export async function startWorker(
       workerId: `${os.hostname()}:${process.pid}`,
       db: db.db,
       ...(rolloutExecutor ? { rolloutExecutor } : {}),
+      // Profile reconcile writes through the same executor; the gate keeps firmware-invalid claims out.
+      ...(rolloutExecutor ? { profileExecutors: { cwmp: rolloutExecutor } } : {}),
+      ...(own?.gate ? { profileGate: own.gate } : {}),
       rolloutFleet: dbRolloutFleet(db.db),
       rolloutImages: dbRolloutImages(db.db),
     },
