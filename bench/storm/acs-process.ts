@@ -37,7 +37,7 @@ async function main(): Promise<void> {
         cipher: new CredentialCipher(secret!),
         log,
       },
-      { port: 0, host: '127.0.0.1', maxSessions: Number(maxSessions ?? 1000), retryAfterSeconds: 10 },
+      { port: 0, host: '127.0.0.1', maxSessions: Number(maxSessions ?? 1000), retryAfterSeconds: 1 },
     );
     await acs.listen();
     url = acs.url;

@@ -1,50 +1,61 @@
 import { SimFleet } from '../../sim/cwmp/fleet.js';
 
 /**
- * Child process of the storm benchmark: N simulated CPEs that start their sessions at once against
- * the given URL, spread over several loopback source addresses. Replies with the simulator's counts.
+ * Child process of the storm benchmark: a slice of the simulated CPEs (devices firstIndex ..
+ * firstIndex + count - 1), built on `prepare`, started at once on `storm` against the given URL from
+ * its own loopback source addresses. Several of these run side by side: each process has its own
+ * descriptor limit (20 000 here, not raisable), and together they use every core.
  */
-interface StormCmd {
-  cmd: 'storm';
+interface PrepareCmd {
+  cmd: 'prepare';
   url: string;
   count: number;
+  firstIndex: number;
   serialPrefix: string;
   localAddresses: string[];
+}
+interface StormCmd {
+  cmd: 'storm';
   retryScale: number;
   deadlineMs: number;
   concurrency: number;
 }
 
-process.on('message', async (m: StormCmd | { cmd: 'exit' }) => {
+let fleet: SimFleet | null = null;
+
+process.on('message', async (m: PrepareCmd | StormCmd | { cmd: 'exit' }) => {
   if (m.cmd === 'exit') process.exit(0);
-  const fleet = new SimFleet({
-    acsUrl: m.url,
-    count: m.count,
-    serialPrefix: m.serialPrefix,
-    periodicIntervalS: 0,
-    localAddresses: m.localAddresses,
-    secret: 'sim-secret',
-    seed: 11,
-  });
-  await fleet.start();
-  // In-flight window bounded by the descriptor limit (hard limit here: see notes); all start at once up to it.
+  if (m.cmd === 'prepare') {
+    fleet = new SimFleet({
+      acsUrl: m.url,
+      count: m.count,
+      firstIndex: m.firstIndex,
+      serialPrefix: m.serialPrefix,
+      periodicIntervalS: 0,
+      localAddresses: m.localAddresses,
+      secret: 'sim-secret',
+      seed: 11,
+    });
+    await fleet.start();
+    process.send?.({ prepared: true });
+    return;
+  }
+  if (!fleet) throw new Error('storm before prepare');
   const s = await fleet.storm({
     retryScale: m.retryScale,
     deadlineMs: m.deadlineMs,
     concurrency: m.concurrency,
   });
   await fleet.stop();
-  const lat = s.latenciesMs.sort((a, b) => a - b);
-  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0;
   process.send?.({
     ok: s.ok,
     sessions: s.sessions,
     rejected503: s.rejected503,
     errors: s.errors,
     informsAcked: s.informsAcked,
-    p50: q(0.5),
-    p99: q(0.99),
-    spanMs: s.lastDone - s.firstStart,
+    latenciesMs: s.latenciesMs,
+    firstStart: s.firstStart,
+    lastDone: s.lastDone,
     sampleErrors: s.sampleErrors,
     // Per device: informs the simulator saw answered with InformResponse.
     acked: Object.fromEntries(fleet.devices.map((d) => [d.agent.device.id, d.agent.informsAcked])),

@@ -17,6 +17,7 @@ import {
   abandonSession,
   AWAITING,
 } from '../task-queue.js';
+import { BatchedLookup } from './batched-lookup.js';
 import { NonceIssuer, parseDigestAuthorization, verifyDigest } from './digest.js';
 import { discover, runTask, toParameterValues } from './programs.js';
 import { CwmpSession, type InformFacts, type Reply, SessionBroken } from './session.js';
@@ -45,7 +46,15 @@ export const AcsConfig = z.object({
   /** A CPE not in the inventory: register it, or refuse the session. */
   unknownDevices: z.enum(['register', 'reject']).default('register'),
   maxSessions: z.number().int().positive().default(2000),
+  /** Shortest Retry-After handed to a shed CPE (the schedule below may hand out longer ones). */
   retryAfterSeconds: z.number().int().positive().default(30),
+  /** Longest Retry-After: a storm's tail is told to come back within this. */
+  maxRetryAfterSeconds: z.number().int().positive().default(900),
+  /**
+   * Open TCP connections accepted at once (beyond it the socket is closed at once): keeps the process
+   * far from its descriptor limit (EMFILE) whatever a storm does.
+   */
+  maxConnections: z.number().int().positive().default(12_000),
   sessionTimeoutMs: z.number().int().positive().default(30_000),
   maxBodyBytes: z
     .number()
@@ -140,6 +149,12 @@ export class AcsServer {
   private readonly credCache = new Map<string, { deviceId: string; password: string; at: number }>();
   private server: http.Server | https.Server | null = null;
   private sweeper: NodeJS.Timeout | null = null;
+  private ticker: NodeJS.Timeout | null = null;
+  /** Sessions completed per second (moving average), measured by the ticker. */
+  private completionRate = 0;
+  private completedAtLastTick = 0;
+  /** Admission schedule: the time the last shed CPE was told to come back (ms since epoch). */
+  private nextSlotAt = 0;
   /** Informs per minute (epoch minute → count) over the last hour, for the health row's baseline. */
   readonly informsPerMinute = new Map<number, number>();
 
@@ -167,10 +182,11 @@ export class AcsServer {
         if (!res.headersSent) res.writeHead(500).end();
       });
     };
-    this.server = http.createServer(
-      { keepAlive: true, requestTimeout: 60_000, headersTimeout: 30_000 },
-      handler,
-    );
+    const opts = { keepAlive: true, requestTimeout: 60_000, headersTimeout: 30_000 };
+    this.server = this.config.tls
+      ? (await import('node:https')).createServer({ ...opts, ...this.config.tls }, handler)
+      : http.createServer(opts, handler);
+    this.server.maxConnections = this.config.maxConnections;
     this.server.keepAliveTimeout = this.config.sessionTimeoutMs;
     this.server.maxHeadersCount = 64;
     await new Promise<void>((resolve, reject) => {
@@ -179,10 +195,50 @@ export class AcsServer {
     });
     this.sweeper = setInterval(() => this.sweep(), Math.min(5_000, this.config.sessionTimeoutMs));
     this.sweeper.unref();
+    this.ticker = setInterval(() => {
+      const done = this.stats.sessionsCompleted - this.completedAtLastTick;
+      this.completedAtLastTick = this.stats.sessionsCompleted;
+      this.completionRate = this.completionRate === 0 ? done : 0.7 * this.completionRate + 0.3 * done;
+    }, 1_000);
+    this.ticker.unref();
+  }
+
+  /**
+   * Retry-After for a shed CPE, from a schedule: each shed CPE gets the next free slot at the rate
+   * sessions currently complete (booked 1.5× faster, so the ACS never idles while CPEs wait; those
+   * that come back too early are shed again), never sooner than `retryAfterSeconds` nor later than
+   * `maxRetryAfterSeconds`. A storm of N CPEs thus comes back spread over its drain time instead of
+   * hammering the ACS with retries, each CPE being shed about once or twice.
+   */
+  private retryAfter(): number {
+    const now = Date.now();
+    const c = this.config;
+    // Until a rate is measured, assume a session takes a second of a slot.
+    const rate = Math.max(1.5 * (this.completionRate || c.maxSessions), 1);
+    const earliest = now + c.retryAfterSeconds * 1000;
+    this.nextSlotAt = Math.min(
+      Math.max(earliest, this.nextSlotAt + 1000 / rate),
+      now + c.maxRetryAfterSeconds * 1000,
+    );
+    return Math.max(c.retryAfterSeconds, Math.ceil((this.nextSlotAt - now) / 1000));
+  }
+
+  private shed(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.stats.rejected503 += 1;
+    req.resume();
+    // Close the connection: a shed CPE must not hold a descriptor while it waits.
+    res
+      .writeHead(503, {
+        'retry-after': String(this.retryAfter()),
+        'content-length': '0',
+        connection: 'close',
+      })
+      .end();
   }
 
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
+    if (this.ticker) clearInterval(this.ticker);
     for (const s of this.sessions.values()) s.finish();
     await new Promise<void>((resolve) => {
       if (!this.server) return resolve();
@@ -196,7 +252,8 @@ export class AcsServer {
   private sweep(): void {
     const now = Date.now();
     for (const s of this.sessions.values()) {
-      if (now - s.lastSeen > this.config.sessionTimeoutMs) this.endSession(s, 'timed out');
+      if (s.closing && now - s.lastSeen > 5_000) this.endSession(s, 'completed');
+      else if (now - s.lastSeen > this.config.sessionTimeoutMs) this.endSession(s, 'timed out');
     }
     const hourAgo = Math.floor(now / 60_000) - 60;
     for (const m of this.informsPerMinute.keys()) if (m < hourAgo) this.informsPerMinute.delete(m);
@@ -250,19 +307,8 @@ export class AcsServer {
     const bySocket = byCookie ? undefined : this.bySocket.get(req.socket);
     let session = (byCookie ?? bySocket)?.ended ? undefined : (byCookie ?? bySocket);
 
-    if (!session && this.sessions.size >= this.config.maxSessions) {
-      // Admission control: shed new sessions cheaply, before reading or authenticating anything.
-      this.stats.rejected503 += 1;
-      req.resume();
-      const jitter = Math.floor(Math.random() * this.config.retryAfterSeconds);
-      res
-        .writeHead(503, {
-          'retry-after': String(this.config.retryAfterSeconds + jitter),
-          'content-length': '0',
-        })
-        .end();
-      return;
-    }
+    // Admission control: shed new sessions cheaply, before reading or authenticating anything.
+    if (!session && this.sessions.size >= this.config.maxSessions) return this.shed(req, res);
 
     const body = await this.readBody(req);
     if (body === null) {
@@ -272,15 +318,18 @@ export class AcsServer {
     // A pooled connection reused by another client: an Inform always opens a new session.
     if (session && session === bySocket && /<([A-Za-z0-9_-]+:)?Inform[\s>/]/.test(body)) {
       session = undefined;
-      if (this.sessions.size >= this.config.maxSessions) {
-        this.stats.rejected503 += 1;
-        res
-          .writeHead(503, { 'retry-after': String(this.config.retryAfterSeconds), 'content-length': '0' })
-          .end();
-        return;
-      }
+      if (this.sessions.size >= this.config.maxSessions) return this.shed(req, res);
     }
-    if (session) return this.send(res, await this.inSession(session, body));
+    if (session) {
+      const s = session;
+      this.send(res, await this.inSession(s, body));
+      // A held CPE with nothing left to send ends the session by closing the connection (§3.7.1.4).
+      if (s.closing && !s.ended)
+        req.socket.once('close', () => {
+          if (!s.ended) this.endSession(s, 'completed');
+        });
+      return;
+    }
 
     const principal = this.authenticate(req, res);
     const who = await principal;
@@ -351,51 +400,59 @@ export class AcsServer {
     return { deviceId: cred.deviceId || null };
   }
 
-  private credWaiters = new Map<
-    string,
-    Array<(r: { deviceId: string; password_enc: string | null }[]) => void>
-  >();
-  private credTimer: NodeJS.Timeout | null = null;
+  /** Usernames looked up in batches (one query per few ms), so a storm does not queue one query per CPE. */
+  private readonly credLookup = new BatchedLookup<Array<{ deviceId: string; password_enc: string | null }>>(
+    async (usernames) => {
+      const r = await this.deps.pool.query<{
+        device_id: string;
+        username: string;
+        password_enc: string | null;
+      }>(
+        `SELECT device_id, username, password_enc FROM executor_endpoints WHERE username = ANY($1::text[])`,
+        [usernames],
+      );
+      const by = new Map<string, Array<{ deviceId: string; password_enc: string | null }>>();
+      for (const row of r.rows) {
+        const l = by.get(row.username) ?? [];
+        l.push({ deviceId: row.device_id, password_enc: row.password_enc });
+        by.set(row.username, l);
+      }
+      return by;
+    },
+    [],
+    (err) => {
+      this.deps.log.error({ err }, 'credential lookup failed');
+      return [];
+    },
+  );
 
-  /** Look usernames up in batches (one query per few ms), so a storm does not queue one query per CPE. */
-  private lookup(username: string): Promise<Array<{ deviceId: string; password_enc: string | null }>> {
-    return new Promise((resolve) => {
-      const w = this.credWaiters.get(username);
-      if (w) w.push(resolve);
-      else this.credWaiters.set(username, [resolve]);
-      this.credTimer ??= setTimeout(() => {
-        this.credTimer = null;
-        const batch = this.credWaiters;
-        this.credWaiters = new Map();
-        this.deps.pool
-          .query<{ device_id: string; username: string; password_enc: string | null }>(
-            `SELECT device_id, username, password_enc FROM executor_endpoints WHERE username = ANY($1::text[])`,
-            [[...batch.keys()]],
-          )
-          .then(
-            (r) => {
-              const by = new Map<string, Array<{ deviceId: string; password_enc: string | null }>>();
-              for (const row of r.rows) {
-                const l = by.get(row.username) ?? [];
-                l.push({ deviceId: row.device_id, password_enc: row.password_enc });
-                by.set(row.username, l);
-              }
-              for (const [u, ws] of batch) for (const f of ws) f(by.get(u) ?? []);
-            },
-            (err) => {
-              this.deps.log.error({ err }, 'credential lookup failed');
-              for (const ws of batch.values()) for (const f of ws) f([]);
-            },
-          );
-      }, 2);
-    });
-  }
+  /**
+   * Whether a device has queued work due now, asked in batches at Inform time (alongside the write of
+   * the Inform): it decides HoldRequests, and a session without work skips the queue altogether.
+   * On a failed query the answer is "yes" (the runner then asks the queue itself).
+   */
+  private readonly dueLookup = new BatchedLookup<boolean>(
+    async (deviceIds) => {
+      const r = await this.deps.pool.query<{ device_id: string }>(
+        `SELECT DISTINCT device_id FROM executor_tasks
+         WHERE device_id = ANY($1::text[]) AND state IN ('queued', 'triggered', 'in_session')
+           AND deadline > now() AND not_before <= now()`,
+        [deviceIds],
+      );
+      return new Map(r.rows.map((x) => [x.device_id, true]));
+    },
+    false,
+    (err) => {
+      this.deps.log.warn({ err }, 'queue probe failed');
+      return true;
+    },
+  );
 
   private async credentials(username: string): Promise<{ deviceId: string; password: string } | null> {
     if (!username) return null;
     const hit = this.credCache.get(username);
     if (hit && Date.now() - hit.at < 60_000) return hit;
-    const rows = await this.lookup(username);
+    const rows = await this.credLookup.get(username);
     let found: { deviceId: string; password: string } | null = null;
     const row = rows[0];
     if (rows.length === 1 && row?.password_enc)
@@ -504,6 +561,8 @@ export class AcsServer {
       periodicInformInterval: Number.isInteger(interval) && interval > 0 ? interval : undefined,
       lastInformAt: now,
     };
+    // Asked while the Inform is written (both batched): is work waiting for this device?
+    const due = this.dueLookup.get(deviceId);
     try {
       await this.deps.batcher.write({
         devices: [
@@ -547,6 +606,13 @@ export class AcsServer {
       await abandonSession(this.deps.pool, old.id, 'device opened a new session', 0);
     }
     const session = new CwmpSession(facts, sessionNs, version, this.config.sessionTimeoutMs, this.deps.log);
+    // Work to do first (queued tasks due, a task of a dropped session, or discovery of an unknown
+    // model): HoldRequests, so the CPE sends its empty POST at once and our requests go first; it
+    // sends what it held back (TransferComplete, ...) once we are done. Nothing to do: no queue query.
+    const key = { oui: facts.oui, productClass: facts.productClass, softwareVersion: facts.softwareVersion };
+    session.hasWork =
+      (await due) || old !== undefined || (!!facts.softwareVersion && this.deps.gate.match(key) !== 'exact');
+    session.held = session.hasWork;
     this.sessions.set(session.id, session);
     this.byDevice.set(deviceId, session);
     this.bySocket.set(req.socket, session);
@@ -559,7 +625,12 @@ export class AcsServer {
       res,
       {
         status: 200,
-        body: buildInformResponse({ ns: env.ns, id: env.id, useVersion: negotiated ?? undefined }),
+        body: buildInformResponse({
+          ns: env.ns,
+          id: env.id,
+          useVersion: negotiated ?? undefined,
+          holdRequests: session.held,
+        }),
       },
       { 'set-cookie': `${SESSION_COOKIE}=${session.id}; Path=/; HttpOnly` },
     );
@@ -582,7 +653,13 @@ export class AcsServer {
 
   private async inSession(s: CwmpSession, body: string): Promise<Reply> {
     s.lastSeen = Date.now();
-    if (body.trim() === '') return s.begin(() => this.runSession(s));
+    const empty = body.trim() === '';
+    if (empty && s.closing) {
+      // The held CPE has sent what it held back: now the session is over (§3.7.1.4).
+      this.endSession(s, 'completed');
+      return { status: 204 };
+    }
+    if (empty) return s.begin(() => this.runSession(s));
     let env: ParsedEnvelope;
     try {
       env = parseEnvelope(body);
@@ -709,7 +786,7 @@ export class AcsServer {
         }
       }
       for (;;) {
-        if (s.ended) break;
+        if (s.ended || !s.hasWork) break;
         const t = await claimNext(this.deps.pool, f.deviceId, s.id, this.config.staleSessionMs);
         if (!t) break;
         if (t.state === 'in_session' && t.attempts > 1)
@@ -721,7 +798,10 @@ export class AcsServer {
       if (!(err instanceof SessionBroken))
         this.deps.log.warn({ err, device: f.deviceId }, 'session runner error');
     } finally {
-      this.endSession(s, how);
+      // We held the CPE's requests: its empty POST meant "nothing I may send", not "nothing to send",
+      // so after our 204 it may still send what it held back (§3.7.1.4).
+      if (how === 'completed' && s.held && !s.ended) s.release();
+      else this.endSession(s, how);
     }
   }
 }

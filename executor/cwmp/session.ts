@@ -67,6 +67,18 @@ export class CwmpSession {
   private rpcSeq = 0;
   /** The task currently on the wire (for diagnostics and for abandoning). */
   current: QueuedTask | null = null;
+  /**
+   * HoldRequests (TR-069 §3.7.1.4, Table 28): the ACS told the CPE to hold its own requests (in the
+   * InformResponse and in every request of ours) so that queued work goes first.
+   */
+  held = false;
+  /** Queued work (or discovery) was found for this device when it informed. */
+  hasWork = true;
+  /**
+   * The runner is done but the CPE was held: it may still send the requests it held back
+   * (TransferComplete, ...); the session ends at its empty POST or when it closes the connection.
+   */
+  closing = false;
 
   constructor(
     readonly facts: InformFacts,
@@ -109,7 +121,9 @@ export class CwmpSession {
       this.started = true;
       this.running = runner()
         .catch((err) => this.log.warn({ err, session: this.id }, 'session runner failed'))
-        .finally(() => this.finish());
+        .finally(() => {
+          if (!this.closing) this.finish();
+        });
     } else {
       // The runner already finished: nothing more to say.
       this.finish();
@@ -118,9 +132,12 @@ export class CwmpSession {
   }
 
   /** Send one ACS request and wait for the CPE's answer (or a timeout / a broken session). */
-  call(req: AcsRequest, holdRequests = false): Promise<CpeMessage> {
+  call(req: AcsRequest): Promise<CpeMessage> {
     if (this.ended) return Promise.reject(new SessionBroken('session ended'));
-    const body = buildRequest({ ns: this.ns, id: `${this.id}.${++this.rpcSeq}`, holdRequests }, req);
+    const body = buildRequest(
+      { ns: this.ns, id: `${this.id}.${++this.rpcSeq}`, holdRequests: this.held },
+      req,
+    );
     return new Promise<CpeMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (this.waiter?.timer === timer) {
@@ -135,6 +152,15 @@ export class CwmpSession {
         headers: { 'content-type': 'text/xml; charset="utf-8"', soapaction: '' },
       });
     });
+  }
+
+  /**
+   * The runner is done but the CPE was held: answer its pending POST with 204 and wait for the
+   * requests it held back, then its empty POST (or the connection closing).
+   */
+  release(): void {
+    this.closing = true;
+    this.send({ status: 204 });
   }
 
   private send(r: Reply): void {

@@ -489,8 +489,28 @@ export function buildRequest(h: EnvelopeHeader, r: AcsRequest): string {
   }
 }
 
+const xmlEscape = (v: string) =>
+  v.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!,
+  );
+
+/**
+ * The InformResponse, sent once per session (a storm sends 100 000 of them): a string template with
+ * the same envelope the builder makes, rather than an object tree through the XML builder.
+ */
 export function buildInformResponse(h: EnvelopeHeader): string {
-  return envelope(h, 'InformResponse', { MaxEnvelopes: 1 });
+  const must = 'soap-env:mustUnderstand="1"';
+  const header =
+    (h.id !== null ? `<cwmp:ID ${must}>${xmlEscape(h.id)}</cwmp:ID>` : '') +
+    (h.holdRequests ? `<cwmp:HoldRequests ${must}>1</cwmp:HoldRequests>` : '') +
+    (h.useVersion ? `<cwmp:UseCWMPVersion ${must}>${xmlEscape(h.useVersion)}</cwmp:UseCWMPVersion>` : '');
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<soap-env:Envelope xmlns:soap-env="${SOAP_ENV}" xmlns:soap-enc="${SOAP_ENC}" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:cwmp="${xmlEscape(h.ns)}">` +
+    (header ? `<soap-env:Header>${header}</soap-env:Header>` : '') +
+    '<soap-env:Body><cwmp:InformResponse><MaxEnvelopes>1</MaxEnvelopes></cwmp:InformResponse></soap-env:Body></soap-env:Envelope>'
+  );
 }
 
 export function buildEmptyResponse(

@@ -75,6 +75,8 @@ export class CwmpAgent {
   private after: Array<() => Promise<void>> = [];
   readonly log: string[] = [];
   informsAcked = 0;
+  /** Sessions in which the ACS held this CPE's requests (HoldRequests in the InformResponse). */
+  heldSessions = 0;
 
   constructor(
     readonly device: SimDevice,
@@ -244,25 +246,40 @@ export class CwmpAgent {
       if (sc) headers.cookie = (Array.isArray(sc) ? sc : [sc]).map((c) => c.split(';')[0]).join('; ');
       let ns = this.ns;
       if (ir.useVersion) ns = `urn:dslforum-org:cwmp-${ir.useVersion.replace('.', '-')}`;
-      // Our own requests first (TransferComplete), then the empty POST.
-      while (this.device.transfers.length > 0) {
-        const tr = this.device.transfers[0]!;
-        const a = await this.post(agent, transferCompleteXml(ns, `tc-${tr.commandKey}`, tr), headers);
-        if (a.status !== 200 || parseAcs(a.body).name !== 'TransferCompleteResponse')
-          return done({
-            outcome: 'error',
-            informAcked: acked,
-            error: `TransferComplete answered ${a.status}`,
-          });
-        this.device.transfers.shift();
+      // Our own requests (TransferComplete), sent when the ACS does not hold them (HoldRequests applies
+      // to the POST that follows the envelope carrying it, TR-069 Table 28).
+      const sendOwn = async (): Promise<string | null> => {
+        while (this.device.transfers.length > 0) {
+          const tr = this.device.transfers[0]!;
+          const a = await this.post(agent, transferCompleteXml(ns, `tc-${tr.commandKey}`, tr), headers);
+          if (a.status !== 200 || parseAcs(a.body).name !== 'TransferCompleteResponse')
+            return `TransferComplete answered ${a.status}`;
+          this.device.transfers.shift();
+        }
+        return null;
+      };
+      let held = ir.holdRequests;
+      this.heldSessions += held ? 1 : 0;
+      if (!held) {
+        const e = await sendOwn();
+        if (e) return done({ outcome: 'error', informAcked: acked, error: e });
       }
       let reply = await this.post(agent, '', headers);
       for (;;) {
-        if (reply.status === 204) break;
+        if (reply.status === 204) {
+          // The ACS is done; requests held back go now, then the empty POST ends the session.
+          if (!held || this.device.transfers.length === 0) break;
+          held = false;
+          const e = await sendOwn();
+          if (e) return done({ outcome: 'error', informAcked: acked, error: e });
+          reply = await this.post(agent, '', headers);
+          continue;
+        }
         if (reply.status !== 200)
           return done({ outcome: 'error', informAcked: acked, error: `ACS answered ${reply.status}` });
         const m = parseAcs(reply.body);
         rpcs.push(m.name);
+        if (m.holdRequests) held = true;
         if (this.opts.dropOn === m.name) {
           this.opts.dropOn = null;
           if (this.opts.applyBeforeDrop) this.answer(m, ns);

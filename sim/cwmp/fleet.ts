@@ -31,6 +31,8 @@ export interface FleetOptions {
   cwmpMinors?: number[];
   secret?: string;
   serialPrefix?: string;
+  /** Index of the first device (a fleet split over several processes numbers its devices on). */
+  firstIndex?: number;
   /** Regions for the topology feed. */
   regions?: string[];
 }
@@ -52,6 +54,7 @@ export interface StormStats {
   errors: number;
   informsAcked: number;
   latenciesMs: number[];
+  /** Epoch milliseconds (comparable across processes). */
   firstStart: number;
   lastDone: number;
   sampleErrors: string[];
@@ -112,7 +115,8 @@ export class SimFleet {
     const minors = o.cwmpMinors ?? [0, 1, 2, 3, 4];
     const regions = o.regions ?? ['north', 'south', 'east', 'west'];
     const secret = o.secret ?? 'sim-secret';
-    for (let i = 0; i < o.count; i++) {
+    const first = o.firstIndex ?? 0;
+    for (let i = first; i < first + o.count; i++) {
       const model = models[i % models.length]!;
       const serial = `${o.serialPrefix ?? 'SIM'}${String(i).padStart(7, '0')}`;
       const device = new SimDevice({
@@ -200,12 +204,16 @@ export class SimFleet {
 
   /**
    * Storm: every device (or those of a region) starts a session at once, as after a regional outage.
-   * Devices answered 503 retry after Retry-After (scaled by `retryScale` to keep benchmarks short).
+   * Devices answered 503 come back after Retry-After (scaled by `retryScale`; 1 honours it as given).
+   * `concurrency` bounds the sessions (TCP connections) open at once from this process, so it stays
+   * under its descriptor limit; the others wait for a free connection, as behind a saturated link.
+   * `deadlineMs` bounds the whole storm: devices still retrying then give up (counted as not done).
    */
   async storm(
     opts: { region?: string; concurrency?: number; retryScale?: number; deadlineMs?: number } = {},
   ): Promise<StormStats> {
     const list = this.devices.filter((d) => !opts.region || d.region === opts.region);
+    const now = () => performance.timeOrigin + performance.now();
     const stats: StormStats = {
       sessions: 0,
       ok: 0,
@@ -213,23 +221,43 @@ export class SimFleet {
       errors: 0,
       informsAcked: 0,
       latenciesMs: [],
-      firstStart: performance.now(),
+      firstStart: now(),
       lastDone: 0,
       sampleErrors: [],
     };
-    for (const d of list) {
-      d.agent.queueEvent('1 BOOT');
-    }
-    const deadline = performance.now() + (opts.deadlineMs ?? 600_000);
+    for (const d of list) d.agent.queueEvent('1 BOOT');
+    const deadline = now() + (opts.deadlineMs ?? 600_000);
+    // A counting semaphore over open sessions.
+    let open = 0;
+    const waiting: Array<() => void> = [];
+    const limit = opts.concurrency ?? list.length;
+    const acquire = (): Promise<void> => {
+      if (open < limit) {
+        open += 1;
+        return Promise.resolve();
+      }
+      return new Promise((r) => waiting.push(r));
+    };
+    const release = () => {
+      const next = waiting.shift();
+      if (next) next();
+      else open -= 1;
+    };
     const one = async (d: FleetDevice): Promise<void> => {
       for (;;) {
-        const r = await d.agent.session();
+        await acquire();
+        let r: SessionResult;
+        try {
+          r = await d.agent.session();
+        } finally {
+          release();
+        }
         stats.sessions += 1;
         if (r.informAcked) stats.informsAcked += 1;
         if (r.outcome === 'ok') {
           stats.ok += 1;
           stats.latenciesMs.push(r.ms);
-          stats.lastDone = performance.now();
+          stats.lastDone = now();
           return;
         }
         if (r.outcome === 'rejected_503') stats.rejected503 += 1;
@@ -237,18 +265,13 @@ export class SimFleet {
           stats.errors += 1;
           if (stats.sampleErrors.length < 5) stats.sampleErrors.push(r.error ?? r.outcome);
         }
-        if (performance.now() > deadline) return;
         const wait =
-          r.outcome === 'rejected_503' ? (r.retryAfterS ?? 1) * 1000 * (opts.retryScale ?? 0.01) : 200;
-        await new Promise((res) => setTimeout(res, wait * (0.5 + Math.random())));
+          r.outcome === 'rejected_503' ? (r.retryAfterS ?? 1) * 1000 * (opts.retryScale ?? 1) : 200;
+        if (now() + wait > deadline) return;
+        await new Promise((res) => setTimeout(res, wait * (0.9 + 0.2 * Math.random())));
       }
     };
-    const limit = opts.concurrency ?? list.length;
-    let next = 0;
-    const workers = Array.from({ length: Math.min(limit, list.length) }, async () => {
-      while (next < list.length) await one(list[next++]!);
-    });
-    await Promise.all(workers);
+    await Promise.all(list.map(one));
     return stats;
   }
 
