@@ -89,7 +89,8 @@ function intersect(scope: Selector, target: Selector): Selector {
   return { and: [scope, target] };
 }
 
-function selector(input: unknown, field: string, opts: ParseOptions): Selector {
+/** Parses a selector given by a person or the model; errors name the field (e.g. `scope.and.0.op`). */
+export function selector(input: unknown, field: string, opts: ParseOptions = {}): Selector {
   try {
     return parseSelector(input, opts);
   } catch (err) {

@@ -5,3 +5,4 @@ export { firmwareRollout } from './firmwareRollout.js';
 export { rolloutWave } from './rolloutWave.js';
 export { profileReconcile } from './profileReconcile.js';
 export { profileResolution } from './profileResolution.js';
+export { changeRequest } from './change-request.js';
