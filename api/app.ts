@@ -18,6 +18,7 @@ import { healthRoutes } from './routes/health.js';
 import { identityRoutes } from './routes/identity.js';
 import { profileRoutes } from './routes/profiles.js';
 import { type RolloutRoutesOptions, rolloutRoutes } from './routes/rollouts.js';
+import { type ChangeRequestRoutesOptions, changeRequestRoutes } from './routes/change-requests.js';
 
 /** What the API needs from the outside; built by the entry point (or a test). */
 export interface AppDeps {
@@ -30,6 +31,8 @@ export interface AppDeps {
   rollouts?: Omit<RolloutRoutesOptions, 'temporal' | 'taskQueue'>;
   /** The planner's language model; without one, plain-language questions answer 503 naming why. */
   llm?: Llm | PlannerUnavailable;
+  /** Change requests: data-model lookup and policy engine; routes are registered only when given. */
+  changeRequests?: Omit<ChangeRequestRoutesOptions, 'db' | 'temporal' | 'taskQueue' | 'llm'>;
 }
 
 /**
@@ -80,5 +83,16 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
       ...deps.rollouts,
       temporal: deps.temporal.client,
       taskQueue: deps.temporal.taskQueue,
+    });
+  if (deps.changeRequests)
+    await fastify.register(changeRequestRoutes, {
+      ...deps.changeRequests,
+      db: deps.db.db,
+      temporal: deps.temporal.client,
+      taskQueue: deps.temporal.taskQueue,
+      llm: deps.llm ?? {
+        kind: 'planner_unavailable',
+        reason: 'no language model is configured for this API',
+      },
     });
 }
