@@ -373,6 +373,18 @@ export function createProfileActivities(deps: ProfileActivityDeps) {
         rejections: [],
       };
       const escalations = new Map<string, Escalation>();
+      // Conflicts this run settles by a rule or a person's decision: audited with the rule that decided.
+      const settled = new Map<
+        string,
+        {
+          path: string;
+          status: string;
+          value: ParamValue;
+          owners: string[];
+          overridden: unknown[];
+          devices: number;
+        }
+      >();
       const toSend = new Map<
         string,
         { protocol: 'cwmp' | 'usp'; values: Array<{ path: string; value: string }>; devices: string[] }
@@ -411,6 +423,24 @@ export function createProfileActivities(deps: ProfileActivityDeps) {
           configs.set(ck, cfg);
         }
         out.invalid += cfg.invalid.length;
+        for (const f of cfg.fields) {
+          if ((f.status !== 'resolved' && f.status !== 'decided') || f.value === undefined) continue;
+          const k = `${f.path}\n${f.claims
+            .map((c) => c.profileId)
+            .sort()
+            .join(',')}`;
+          const e = settled.get(k);
+          if (e) e.devices++;
+          else
+            settled.set(k, {
+              path: f.path,
+              status: f.status,
+              value: f.value,
+              owners: f.owners,
+              overridden: f.overridden,
+              devices: 1,
+            });
+        }
         const rep = reported.get(id) ?? new Map<string, { value: string; at: number }>();
         const want: Array<{ path: string; value: string }> = [];
         const bootAt = boot.get(id);
@@ -485,6 +515,22 @@ export function createProfileActivities(deps: ProfileActivityDeps) {
         }
       }
       out.escalations = [...escalations.values()].sort((a, b) => b.devices - a.devices).slice(0, 50);
+      if (settled.size > 0 || escalations.size > 0)
+        await appendAudit(d, {
+          actor: { id: 'fleetbrain-reconcile', kind: 'system' },
+          action: 'profile.conflicts_settled',
+          subject: { kind: 'profile_reconcile', id: input.runId },
+          data: {
+            resolutions: [...settled.values()].sort((a, b) => b.devices - a.devices).slice(0, 500),
+            resolutionCount: settled.size,
+            unresolved: out.escalations.map((e) => ({
+              path: e.path,
+              profiles: e.profiles,
+              devices: e.devices,
+            })),
+          },
+          idempotencyKey: `profile-reconcile/${input.runId}/settled`,
+        });
       return out;
     },
 
@@ -642,9 +688,21 @@ export async function deviceEffectiveConfig(
 }
 
 /** Plan-time conflict detection over the whole fleet, with the stored rules and decisions. */
-export async function fleetConflicts(d: Db, opts: { now?: Date; sampleSize?: number } = {}) {
+export async function fleetConflicts(
+  d: Db,
+  opts: {
+    now?: Date;
+    sampleSize?: number;
+    /** Plan a change without storing it: this profile replaces the stored one of the same id. */
+    candidate?: Profile;
+    /** Only groups in which this profile takes part. */
+    involving?: string;
+  } = {},
+) {
   const now = opts.now ?? new Date();
-  const [profs, rules, decs] = await Promise.all([activeProfiles(d, now), precedenceRules(d), decisions(d)]);
+  const [stored, rules, decs] = await Promise.all([activeProfiles(d, now), precedenceRules(d), decisions(d)]);
+  const cand = opts.candidate;
+  const profs: Profile[] = cand ? [...stored.filter((p) => p.id !== cand.id), cand] : stored;
   const res = await detectConflictsInDb(poolOf(d), profs, {
     now,
     rules,
@@ -659,24 +717,26 @@ export async function fleetConflicts(d: Db, opts: { now?: Date; sampleSize?: num
     multiplyClaimedPairs: res.multiplyClaimedPairs,
     conflictingPairs: res.conflictingPairs,
     unresolvedPairs: res.unresolvedPairs,
-    groups: res.groups.map((g) => ({
-      path: g.path,
-      claims: g.claims,
-      devices: g.devices,
-      sample: g.sample.map((i) => res.ids[i] as string),
-      status: g.resolution.status,
-      ...(g.resolution.value !== undefined ? { value: g.resolution.value } : {}),
-      owners: g.resolution.owners,
-      overridden: g.resolution.overridden,
-      ...(g.resolution.status === 'conflict'
-        ? {
-            escalation: resolutionWorkflowId(
-              g.path,
-              g.claims.map((c) => c.profileId),
-            ),
-          }
-        : {}),
-    })),
+    groups: res.groups
+      .filter((g) => !opts.involving || g.claims.some((c) => c.profileId === opts.involving))
+      .map((g) => ({
+        path: g.path,
+        claims: g.claims,
+        devices: g.devices,
+        sample: g.sample.map((i) => res.ids[i] as string),
+        status: g.resolution.status,
+        ...(g.resolution.value !== undefined ? { value: g.resolution.value } : {}),
+        owners: g.resolution.owners,
+        overridden: g.resolution.overridden,
+        ...(g.resolution.status === 'conflict'
+          ? {
+              escalation: resolutionWorkflowId(
+                g.path,
+                g.claims.map((c) => c.profileId),
+              ),
+            }
+          : {}),
+      })),
   };
 }
 

@@ -145,6 +145,41 @@ export function profilesCommand(
     );
 
   cmd
+    .command('plan')
+    .argument('<file>', 'profile JSON to plan (a new one, or a new version of a stored one)')
+    .description(
+      'without storing anything: the conflicts the profile would take part in (exit 1 if any is unresolved)',
+    )
+    .action((file: string) =>
+      guard(() =>
+        withDb(io, async ({ db }) => {
+          const spec = parseSpec(readJson(file));
+          const stored = await getProfile(db, spec.name);
+          const r = await fleetConflicts(db, {
+            candidate: { ...spec, id: spec.name, version: (stored?.version ?? 0) + 1, updatedAt: new Date() },
+            involving: spec.name,
+            sampleSize: 3,
+          });
+          io.out(
+            `${spec.name}: ${r.groups.length} conflicts over ${r.devices} devices; rules ${r.rules.join(' > ')}`,
+          );
+          for (const g of r.groups)
+            io.out(
+              [
+                g.path,
+                g.claims.map((c) => `${c.profileId}=${String(c.value)}`).join(' vs '),
+                `${g.devices} devices`,
+                g.status === 'conflict'
+                  ? 'UNRESOLVED'
+                  : `${g.status}: ${String(g.value)} (${g.overridden.map((o) => `${o.profileId} by ${o.rule}`).join(', ')})`,
+              ].join('\t'),
+            );
+          if (r.groups.some((g) => g.status === 'conflict')) process.exitCode = 1;
+        }),
+      ),
+    );
+
+  cmd
     .command('update')
     .argument('<file>', 'the whole new profile JSON; parameters left out are released')
     .option('--expect-version <n>', 'refuse unless the stored version is this one', (v) =>

@@ -83,6 +83,14 @@ const field = z.object({
   overridden: z.array(z.object({ profileId: z.string(), value: ParamValue, rule: z.string() })),
 });
 
+const conflictGroup = field.omit({ path: true }).extend({
+  path: z.string(),
+  claims: z.array(z.object({ profileId: z.string(), value: ParamValue })),
+  devices: z.number().int(),
+  sample: z.array(z.string()),
+  escalation: z.string().optional(),
+});
+
 function out(p: StoredProfile): z.infer<typeof profileSchema> {
   return {
     ...p,
@@ -151,6 +159,40 @@ export const profileRoutes: FastifyPluginAsyncZod<ProfileRoutesOptions> = async 
       } catch (e) {
         storeError(e);
       }
+    },
+  );
+
+  fastify.post(
+    '/profiles/plan',
+    {
+      preHandler: requireRole('viewer'),
+      schema: {
+        tags: ['profiles'],
+        summary:
+          'Plan a create or update without storing it: the conflicts it would take part in across the fleet, and how each is resolved',
+        body: writeBody.omit({ expectedVersion: true }),
+        response: {
+          200: z.object({
+            profile: z.string(),
+            version: z.number().int(),
+            devices: z.number().int(),
+            rules: z.array(z.string()),
+            groups: z.array(conflictGroup),
+          }),
+          400: errorBody,
+        },
+      },
+    },
+    async (req) => {
+      checkSelector(req.body.spec.selector, 'body.spec.selector');
+      const spec = req.body.spec;
+      const stored = await getProfile(db, spec.name);
+      const version = (stored?.version ?? 0) + 1;
+      const r = await fleetConflicts(db, {
+        candidate: { ...spec, id: spec.name, version, updatedAt: new Date() },
+        involving: spec.name,
+      });
+      return { profile: spec.name, version, devices: r.devices, rules: r.rules, groups: r.groups };
     },
   );
 
@@ -305,15 +347,7 @@ export const profileRoutes: FastifyPluginAsyncZod<ProfileRoutesOptions> = async 
             multiplyClaimedPairs: z.number().int(),
             conflictingPairs: z.number().int(),
             unresolvedPairs: z.number().int(),
-            groups: z.array(
-              field.omit({ path: true }).extend({
-                path: z.string(),
-                claims: z.array(z.object({ profileId: z.string(), value: ParamValue })),
-                devices: z.number().int(),
-                sample: z.array(z.string()),
-                escalation: z.string().optional(),
-              }),
-            ),
+            groups: z.array(conflictGroup),
           }),
         },
       },

@@ -29,7 +29,7 @@ export const ProfileParameters = z
   .refine((ps) => new Set(ps.map((p) => p.path)).size === ps.length, 'a path may appear only once');
 
 /** Names the API uses as sub-resources of /profiles. */
-const RESERVED = new Set(['conflicts', 'reconcile', 'precedence', 'overrides', 'check-change']);
+const RESERVED = new Set(['conflicts', 'reconcile', 'precedence', 'overrides', 'check-change', 'plan']);
 
 export const ProfileSpec = z
   .strictObject({

@@ -273,6 +273,21 @@ describe('profiles API (real PostgreSQL and Temporal)', () => {
     });
     expect(groups.find((g) => g.path === 'Device.WiFi.Radio.1.TransmitPower')?.devices).toBe(2);
     expect(groups.some((g) => g.path === SSID)).toBe(false); // equal values are no conflict
+    // Planning a change stores nothing and shows the conflicts it would take part in, resolved.
+    const plan = await call(viewer, 'POST', '/profiles/plan', {
+      spec: {
+        name: 'ch-mid',
+        owner: 'netops',
+        selector: all,
+        priority: 5,
+        parameters: [{ path: CH, value: 7 }],
+      },
+    });
+    expect(plan.status, JSON.stringify(plan.body)).toBe(200);
+    expect(plan.body.groups).toEqual([
+      expect.objectContaining({ path: CH, devices: 10, status: 'resolved', value: 7, owners: ['ch-mid'] }),
+    ]);
+    expect((await call(viewer, 'GET', '/profiles/ch-mid')).status).toBe(404);
   });
 
   it('escalates an unresolved conflict: the planner suggests with a rationale, a person approves; audited', async () => {

@@ -243,6 +243,20 @@ describe('profileReconcile with the CWMP executor and simulated CPEs', () => {
     const after = await reconcile();
     expect(after.submitted).toMatchObject({ unresolved: 0, drifted: 3, sent: 3 });
     for (let i = 0; i < 3; i++) expect(value(i, 'Device.WiFi.SSID.2.SSID')).toBe('ssid5-b');
+    // The run audits the resolution it applied, with what decided it.
+    const settled = (
+      await listAudit(h.db.db, { subjectKind: 'profile_reconcile', subjectId: after.submitted!.runId })
+    ).find((e) => e.action === 'profile.conflicts_settled');
+    expect(settled?.data).toMatchObject({
+      resolutions: [
+        expect.objectContaining({
+          path: 'Device.WiFi.SSID.2.SSID',
+          status: 'decided',
+          owners: ['ssid5-b'],
+          devices: 3,
+        }),
+      ],
+    });
     await setPrecedenceRules(h.db.db, ['priority', 'specificity', 'newest'], system);
   }, 180_000);
 });
