@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   let url: string;
   let stats: () => Record<string, number> = () => ({});
   if (mode === 'acs') {
-    const db = connect(dbUrl!, { max: 8, applicationName: 'storm-acs' });
+    const db = connect(dbUrl!, { max: 12, applicationName: 'storm-acs' });
     const log = createLogger({ name: 'storm-acs', level: 'error' });
     const batcher = new WriteBatcher(db.db, { maxDelayMs: 5, maxJobs: 1000, maxConcurrentFlushes: 4 });
     const acs = new AcsServer(
