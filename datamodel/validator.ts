@@ -88,70 +88,60 @@ const WRITE_ONCE = 2;
 const SECURED = 4;
 const DELETED = 8;
 
-/** FNV-1a step; hashing "{i}" char by char keeps schema paths and concrete paths on one scheme. */
 function mix(h: number, c: number): number {
   return Math.imul(h ^ c, 16777619);
 }
 const FNV_OFFSET = 0x811c9dc5 | 0;
+const INSTANCE_TOKEN = 0x7b697d; // "{i}"
 
 /**
  * Hash of toSchemaPath(p) computed in place — no normalised string is built — recording where the
  * instance segments (numbers, `[alias]`, a literal `{i}`) are. Returns BAD_PATH exactly when
  * toSchemaPath(p) is null, TOO_DEEP past MAX_SCAN_INSTANCES instance segments, else a hash >= 0.
+ * The hash only has to tell candidates apart (a match is always verified char by char), so a
+ * literal segment contributes its length and three of its chars: native indexOf jumps from dot to
+ * dot and only instance numbers are read char by char.
  */
 function scanPath(p: string): number {
   const len = p.length;
   if (len === 0) return BAD_PATH;
   let h = FNV_OFFSET;
   let n = 0;
-  let i = 0;
+  let s = 0;
   for (;;) {
-    // i is at the start of a segment
-    const f = p.charCodeAt(i);
-    let j = i + 1;
+    let e = p.indexOf('.', s);
+    if (e < 0) e = len;
+    const seg = e - s;
+    if (seg === 0) return BAD_PATH;
+    const f = p.charCodeAt(s);
     if (f >= 48 && f <= 57) {
-      if (f === 48) return BAD_PATH;
-      for (; j < len; j++) {
+      if (f === 48 || seg > 10) return BAD_PATH;
+      for (let j = s + 1; j < e; j++) {
         const c = p.charCodeAt(j);
-        if (c === 46) break;
         if (c < 48 || c > 57) return BAD_PATH;
       }
-      if (j - i > 10 || (j - i === 10 && Number(p.slice(i, j)) > 4294967295)) return BAD_PATH;
-      if (n === MAX_SCAN_INSTANCES) return TOO_DEEP;
-      instStart[n] = i;
-      instEnd[n++] = j;
-      h = mix(mix(mix(h, 123), 105), 125);
+      if (seg === 10 && Number(p.slice(s, e)) > 4294967295) return BAD_PATH;
     } else if (f === 91) {
-      j = p.indexOf('.', j);
-      if (j < 0) j = len;
-      if (p.charCodeAt(j - 1) !== 93 || j - i < 3) return BAD_PATH;
-      if (n === MAX_SCAN_INSTANCES) return TOO_DEEP;
-      instStart[n] = i;
-      instEnd[n++] = j;
-      h = mix(mix(mix(h, 123), 105), 125);
-    } else if (f === 46) {
-      return BAD_PATH;
-    } else {
-      h = mix(h, f);
-      for (; j < len; j++) {
-        const c = p.charCodeAt(j);
-        if (c === 46) break;
-        h = mix(h, c);
-      }
-      // a literal "{i}" segment stays as it is in the schema path: record it like an instance
-      if (j - i === 3 && f === 123 && p.charCodeAt(i + 1) === 105 && p.charCodeAt(i + 2) === 125) {
-        if (n === MAX_SCAN_INSTANCES) return TOO_DEEP;
-        instStart[n] = i;
-        instEnd[n++] = j;
-      }
+      if (p.charCodeAt(e - 1) !== 93 || seg < 3) return BAD_PATH;
+    } else if (seg !== 3 || f !== 123 || p.charCodeAt(s + 1) !== 105 || p.charCodeAt(s + 2) !== 125) {
+      // a literal segment (a literal "{i}" stays as it is in the schema path: it counts as an instance)
+      h = mix(mix(h, (seg << 16) | f), (p.charCodeAt(e - 1) << 16) | p.charCodeAt(s + (seg >> 1)));
+      if (e >= len) break;
+      s = e + 1;
+      if (s >= len) break;
+      continue;
     }
-    if (j >= len) break;
-    h = mix(h, 46);
-    i = j + 1;
-    if (i >= len) break;
+    if (n === MAX_SCAN_INSTANCES) return TOO_DEEP;
+    instStart[n] = s;
+    instEnd[n++] = e;
+    h = mix(h, INSTANCE_TOKEN);
+    if (e >= len) break;
+    s = e + 1;
+    if (s >= len) break;
   }
   instCount = n;
-  return h & 0x3fffffff;
+  // "A.B" and "A.B." have the same segments
+  return mix(h, p.charCodeAt(len - 1) === 46 ? 1 : 2) & 0x3fffffff;
 }
 
 /**
