@@ -25,7 +25,9 @@ import { percentile } from './stats.js';
  *   bootstrap          0.02 % of devices (factory resets)
  *   transfer_complete  a firmware campaign: 5 % of devices over the month, 4 % of those failing
  *
- * Args: [--devices N] [--days D] [--runs R] [--regenerate]
+ * Generation is resumable (its state is kept in the dataset) and writes `--parallel` days at a time.
+ *
+ * Args: [--devices N] [--days D] [--runs R] [--parallel P] [--regenerate]
  */
 
 const GENERATOR_VERSION = 1;
@@ -33,7 +35,65 @@ const DB_NAME = 'query_bench';
 const DAY_S = 86_400;
 const TZ = 'Europe/Berlin';
 
-async function generateEvents(h: DbHandle, days: number, ref: Date): Promise<number> {
+/** One day's events (day 0 ends at `ref`), in one statement: rows never cross the wire. */
+function dayInsert(day: number, days: number, ref: Date): string {
+  const refSql = `'${ref.toISOString()}'::timestamptz`;
+  // `h` is a per-(device, day) hash; `off` places the event within its day.
+  return `
+    insert into device_events (device_id, at, kind, payload)
+    select id, t, kind, payload from (
+      select d.id, x.kind, x.payload,
+        ${refSql} - make_interval(days => ${day}, secs => x.off) as t, d.last_contact_at
+      from (
+        select id, last_contact_at, (hashtext(id) & 2147483647) % 100 = 0 as flaky,
+               hashtext(id || ':${day}') & 2147483647 as h
+        from devices
+      ) d
+      cross join lateral (values
+        ('inform', true, (d.h % ${DAY_S}), jsonb_build_object('eventCodes', jsonb_build_array('2 PERIODIC'))),
+        ('value_change', d.h % 100 < 30, ((d.h / 7) % ${DAY_S}),
+           jsonb_build_object('parameters', jsonb_build_object('Device.WiFi.Radio.1.Channel', ((array[1,6,11])[1 + d.h % 3])::text))),
+        ('connection_request_failed', (d.h / 100) % 100 < 3, ((d.h / 11) % ${DAY_S}),
+           jsonb_build_object('paths', jsonb_build_array('http', 'udp'))),
+        ('boot', case when d.flaky then (d.h / 1000) % 100 < 60 else (d.h / 1000) % 1000 < 5 end,
+           ((d.h / 13) % ${DAY_S}), '{}'::jsonb),
+        ('bootstrap', (d.h / 10000) % 10000 < 2, ((d.h / 17) % ${DAY_S}), '{}'::jsonb),
+        ('transfer_complete', (hashtext(d.id) & 2147483647) % 20 = 0 and (hashtext(d.id) & 2147483647) / 20 % ${days} = ${day},
+           ((d.h / 19) % ${DAY_S}),
+           jsonb_build_object('commandKey', 'fw-campaign-1', 'faultCode',
+             case when (d.h / 23) % 100 < 4 then (array[9010, 9017, 9018, 9002])[1 + (d.h / 29) % 4] else 0 end))
+      ) as x(kind, keep, off, payload)
+      where x.keep
+    ) e
+    -- A device that went silent sends nothing after its last contact.
+    where e.last_contact_at is not null and e.t <= e.last_contact_at`;
+}
+
+/**
+ * Generation state, so an interrupted generation resumes: the event indexes dropped for the load (to
+ * be rebuilt at the end) and, in query_bench_days, the days written (each commits with its marker).
+ */
+type State = {
+  version: number;
+  devices: number;
+  days: number;
+  ref: Date;
+  index_defs: string[];
+  events: string | null;
+};
+
+async function readState(h: DbHandle): Promise<State | undefined> {
+  return h.db
+    .execute<State>(
+      sql`select version, devices, days, ref, index_defs, events::text as events from query_bench_state`,
+    )
+    .then((r) => r.rows[0])
+    .catch(() => undefined);
+}
+
+async function startGeneration(h: DbHandle, n: number, days: number): Promise<State> {
+  const ref = new Date();
+  await generateDevices(h, n, ref);
   await maintainEventPartitions(h.db, {
     now: ref,
     createFrom: new Date(ref.getTime() - (days + 1) * DAY_S * 1000),
@@ -43,59 +103,41 @@ async function generateEvents(h: DbHandle, days: number, ref: Date): Promise<num
     where tablename = 'device_events' and schemaname = 'public'
       and indexname not in (select conname from pg_constraint)`);
   for (const r of idx.rows) await h.db.execute(sql.raw(`drop index "${r.indexname}"`));
-  const refSql = `'${ref.toISOString()}'::timestamptz`;
-  // One statement per day: rows never cross the wire. `h` is a per-(device, day) hash, `t` the time.
-  for (let day = 0; day < days; day++) {
-    await h.db.execute(
-      sql.raw(`
-      insert into device_events (device_id, at, kind, payload)
-      select id, t, kind, payload from (
-        select d.id, d.flaky, d.h, x.kind, x.payload,
-          ${refSql} - make_interval(days => ${day}, secs => x.off) as t, d.last_contact_at
-        from (
-          select id, last_contact_at, (hashtext(id) & 2147483647) % 100 = 0 as flaky,
-                 hashtext(id || ':${day}') & 2147483647 as h
-          from devices
-        ) d
-        cross join lateral (values
-          ('inform', true, (d.h % ${DAY_S}), jsonb_build_object('eventCodes', jsonb_build_array('2 PERIODIC'))),
-          ('value_change', d.h % 100 < 30, ((d.h / 7) % ${DAY_S}),
-             jsonb_build_object('parameters', jsonb_build_object('Device.WiFi.Radio.1.Channel', ((array[1,6,11])[1 + d.h % 3])::text))),
-          ('connection_request_failed', (d.h / 100) % 100 < 3, ((d.h / 11) % ${DAY_S}),
-             jsonb_build_object('paths', jsonb_build_array('http', 'udp'))),
-          ('boot', case when d.flaky then (d.h / 1000) % 100 < 60 else (d.h / 1000) % 1000 < 5 end,
-             ((d.h / 13) % ${DAY_S}), '{}'::jsonb),
-          ('bootstrap', (d.h / 10000) % 10000 < 2, ((d.h / 17) % ${DAY_S}), '{}'::jsonb),
-          ('transfer_complete', (hashtext(d.id) & 2147483647) % 20 = 0 and (hashtext(d.id) & 2147483647) / 20 % ${days} = ${day},
-             ((d.h / 19) % ${DAY_S}),
-             jsonb_build_object('commandKey', 'fw-campaign-1', 'faultCode',
-               case when (d.h / 23) % 100 < 4 then (array[9010, 9017, 9018, 9002])[1 + (d.h / 29) % 4] else 0 end))
-        ) as x(kind, keep, off, payload)
-        where x.keep
-      ) e
-      -- A device that went silent sends nothing after its last contact.
-      where e.last_contact_at is not null and e.t <= e.last_contact_at`),
-    );
-  }
-  for (const r of idx.rows) await h.db.execute(sql.raw(r.indexdef));
+  const defs = idx.rows.map((r) => r.indexdef);
+  await h.db.execute(sql`drop table if exists query_bench_state, query_bench_days`);
+  await h.db.execute(sql`create table query_bench_days (day int primary key)`);
+  await h.db.execute(sql`create table query_bench_state (version int not null, devices int not null,
+    days int not null, ref timestamptz not null, index_defs jsonb not null, events bigint)`);
+  await h.db.execute(sql`insert into query_bench_state values (${GENERATOR_VERSION}, ${n}, ${days},
+    ${ref.toISOString()}::timestamptz, ${JSON.stringify(defs)}::jsonb, null)`);
+  return { version: GENERATOR_VERSION, devices: n, days, ref, index_defs: defs, events: null };
+}
+
+/** Writes the days not written yet, `parallel` at a time, then rebuilds the event indexes. */
+async function finishEvents(h: DbHandle, st: State, parallel: number): Promise<number> {
+  const done = new Set(
+    (await h.db.execute<{ day: number }>(sql`select day from query_bench_days`)).rows.map((r) => r.day),
+  );
+  const todo = Array.from({ length: st.days }, (_, d) => d).filter((d) => !done.has(d));
+  const ref = new Date(st.ref);
+  const worker = async () => {
+    for (let day = todo.shift(); day !== undefined; day = todo.shift()) {
+      const d = day;
+      await h.db.transaction(async (tx) => {
+        await tx.execute(sql.raw(dayInsert(d, st.days, ref)));
+        await tx.execute(sql`insert into query_bench_days values (${d})`);
+      });
+      console.error(`query bench: day ${d} of ${st.days} written`);
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  for (const def of st.index_defs)
+    await h.db.execute(sql.raw(def.replace(/^CREATE INDEX /, 'CREATE INDEX IF NOT EXISTS ')));
   await h.db.execute(sql`vacuum (analyze) device_events`);
-  const n = await h.db.execute<{ n: string }>(sql`select count(*)::text as n from device_events`);
-  return Number(n.rows[0]?.n ?? 0);
-}
-
-interface Meta {
-  version: number;
-  devices: number;
-  days: number;
-  events: string;
-  ref: Date;
-}
-
-async function readMeta(h: DbHandle): Promise<Meta | undefined> {
-  return h.db
-    .execute<Meta>(sql`select version, devices, days, events::text as events, ref from query_bench_meta`)
-    .then((r) => r.rows[0])
-    .catch(() => undefined);
+  const r = await h.db.execute<{ n: string }>(sql`select count(*)::text as n from device_events`);
+  const events = r.rows[0]?.n ?? '0';
+  await h.db.execute(sql`update query_bench_state set events = ${events}::bigint`);
+  return Number(events);
 }
 
 /** The issue's 18 shapes, in its order, as the DSL a question translates to. */
@@ -220,36 +262,31 @@ const bench: Benchmark = async (args) => {
   const { pg, dir } = await startDataset('query-pg', DB_NAME);
   const notes: string[] = [`data: ${dir}`];
   try {
-    const h = connect(pg.url, { max: 2, applicationName: 'bench-query' });
+    const h = connect(pg.url, { max: 4, applicationName: 'bench-query' });
     try {
-      let meta = await readMeta(h);
+      let st = await readState(h);
       if (
-        !meta ||
-        meta.version !== GENERATOR_VERSION ||
-        meta.devices !== n ||
-        meta.days !== days ||
+        !st ||
+        st.version !== GENERATOR_VERSION ||
+        st.devices !== n ||
+        st.days !== days ||
         args.includes('--regenerate')
       ) {
-        const ref = new Date();
         const t0 = performance.now();
-        await generateDevices(h, n, ref);
-        const t1 = performance.now();
-        const events = await generateEvents(h, days, ref);
-        notes.push(
-          `generated ${n} devices in ${((t1 - t0) / 1000).toFixed(0)} s and ${events} events in ${((performance.now() - t1) / 1000).toFixed(0)} s (generator v${GENERATOR_VERSION})`,
-        );
-        await h.db.execute(
-          sql`create table if not exists query_bench_meta (version int not null, devices int not null, days int not null, events bigint not null, ref timestamptz not null)`,
-        );
-        await h.db.execute(sql`delete from query_bench_meta`);
-        await h.db.execute(
-          sql`insert into query_bench_meta values (${GENERATOR_VERSION}, ${n}, ${days}, ${events}, ${ref.toISOString()}::timestamptz)`,
-        );
-        meta = await readMeta(h);
-      } else {
-        notes.push(`reused the generated fleet (generator v${GENERATOR_VERSION})`);
+        st = await startGeneration(h, n, days);
+        notes.push(`generated ${n} devices in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
       }
-      if (!meta) throw new Error('query bench: dataset metadata missing after generation');
+      if (st.events === null) {
+        const t0 = performance.now();
+        const events = await finishEvents(h, st, Number(opt('--parallel') ?? 3));
+        st = { ...st, events: String(events) };
+        notes.push(
+          `generated ${events} events in ${((performance.now() - t0) / 1000).toFixed(0)} s (generator v${GENERATOR_VERSION})`,
+        );
+      } else {
+        notes.push(`reused the generated fleet and events (generator v${GENERATOR_VERSION})`);
+      }
+      const meta = st;
       const now = new Date(meta.ref);
       const table: Array<Record<string, string | number>> = [];
       let worst = { p50: 0, p95: 0 };
