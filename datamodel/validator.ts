@@ -175,6 +175,8 @@ function scannedMatches(p: string, sp: string): boolean {
 export class SchemaValidator {
   private readonly params = new Map<string, ParamEntry>();
   private readonly objects = new Map<string, ObjectDef>();
+  /** object paths with and without their trailing ".": one lookup answers "is sp an object?" */
+  private readonly objectNames = new Set<string>();
   // Per reachable parameter k, in parallel arrays: a probe and a check touch few, compact objects.
   private readonly entries: ParamEntry[] = [];
   private readonly paths: string[] = [];
@@ -185,7 +187,11 @@ export class SchemaValidator {
   private readonly mask: number;
 
   constructor(readonly schema: CompiledSchema) {
-    for (const [p, o] of Object.entries(schema.objects)) this.objects.set(p, o);
+    for (const [p, o] of Object.entries(schema.objects)) {
+      this.objects.set(p, o);
+      this.objectNames.add(p);
+      if (p.endsWith('.')) this.objectNames.add(p.slice(0, -1));
+    }
     for (const [p, d] of Object.entries(schema.params)) {
       const e: ParamEntry = {
         schemaPath: p,
@@ -286,7 +292,7 @@ export class SchemaValidator {
     const sp = toSchemaPath(path) as string;
     const what = deleted
       ? 'is deleted in this data model'
-      : this.objects.has(sp) || this.objects.has(`${sp}.`)
+      : this.objectNames.has(sp)
         ? 'is an object, not a parameter'
         : 'is not in the data model';
     return fail(index, path, 'unknown_path', `${sp} ${what}`, false);
