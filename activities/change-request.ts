@@ -3,6 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { appendAudit } from '../db/audit.js';
+import type { SchemaRegistry } from '../datamodel/registry.js';
 import type { Db } from '../db/client.js';
 import { changeRequestDevices, changeRequests } from '../db/schema/change-request.js';
 import { planHash } from '../domain/approval/plan-hash.js';
@@ -17,6 +18,8 @@ import { allChanges, type ChangeOp, type Proposal } from '../planner/proposal.js
 import type { PolicyEngine } from '../policies/engine.js';
 import type { PolicyDecision } from '../policies/schema.js';
 import { recordDecision } from '../policies/store.js';
+import { changeFights, createOverrideProfile } from './profiles.js';
+import { deleteProfile, listProfiles, ProfileStoreError } from '../db/profiles.js';
 
 /**
  * Change-request activities: the only bridge from the `changeRequest` workflow to the fleet, the
@@ -66,6 +69,13 @@ export const ExecutionSpec = z.strictObject({
    * proposal; `per_device` leaves out the devices whose firmware refuses it (listed in the plan).
    */
   onInvalidFirmware: z.enum(['all_or_nothing', 'per_device']).default('all_or_nothing'),
+  /**
+   * A value on a field a profile owns: `refuse` (the default) says so and stops; `override` applies it
+   * under a time-boxed override profile (created before the first write), so reconciliation never
+   * fights it. To change the fleet for good, edit the profile instead.
+   */
+  profileConflicts: z.enum(['refuse', 'override']).default('refuse'),
+  overrideHours: z.number().int().min(1).max(720).default(168),
 });
 export type ExecutionSpec = z.infer<typeof ExecutionSpec>;
 export type ExecutionSpecInput = z.input<typeof ExecutionSpec>;
@@ -160,6 +170,14 @@ export function dbCheckPorts(
     schemaFor,
     decide,
     ...(now ? { now } : {}),
+  };
+}
+
+/** Exact data models only: a fallback schema never authorises a write (invariant 3). */
+export function registrySchemaFor(registry: Pick<SchemaRegistry, 'resolve'>): CheckPorts['schemaFor'] {
+  return (k) => {
+    const r = registry.resolve(k);
+    return r.match === 'exact' ? r.schema : undefined;
   };
 }
 
@@ -269,6 +287,37 @@ export async function checkChange(
  */
 export function storable<T>(x: T): T {
   return JSON.parse(JSON.stringify(x).replaceAll('\\u0000', '\\ufffd')) as T;
+}
+
+export interface ProfileConflict {
+  path: string;
+  value: unknown;
+  effective: unknown;
+  owners: string[];
+  devices: number;
+  sample: string[];
+}
+
+/** Values of the change that differ from what an active profile owns on the same devices. */
+export async function profileConflicts(
+  db: Db,
+  p: Proposal,
+  deviceIds: readonly string[],
+): Promise<ProfileConflict[]> {
+  const items = allChanges(p).flatMap((c) =>
+    c.change.op === 'set' ? [{ path: c.change.path, value: c.change.value }] : [],
+  );
+  if (items.length === 0 || deviceIds.length === 0) return [];
+  const r = await changeFights(db, { selector: p.effectiveTarget, items });
+  return r.fights as ProfileConflict[];
+}
+
+export function conflictReasons(conflicts: readonly ProfileConflict[], execution: ExecutionSpec): string[] {
+  if (execution.profileConflicts === 'override') return [];
+  return conflicts.map(
+    (c) =>
+      `[profile] profile_owned at ${c.path}: owned by ${c.owners.join(', ')} (value ${JSON.stringify(c.effective)}) on ${c.devices} device(s); edit the profile, or propose again with execution.profileConflicts "override" for a time-boxed override`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -515,6 +564,7 @@ export function createChangeRequestActivities(deps: ChangeRequestDeps) {
       const reasons = c.check.errors.map(
         (e) => `[${e.stage}] ${e.code}${e.path ? ` at ${e.path}` : ''}: ${e.message}`,
       );
+      reasons.push(...conflictReasons(await profileConflicts(db(), proposal, c.deviceIds), execution));
       if (c.planHash !== input.expectPlanHash)
         reasons.push(
           `plan_changed: the plan is no longer the one proposed (device set or change differs: ${c.planHash.slice(0, 12)} ≠ ${input.expectPlanHash.slice(0, 12)}); propose again`,
@@ -903,6 +953,47 @@ export function createChangeRequestActivities(deps: ChangeRequestDeps) {
         await update(input.changeId, r.deviceId, { compensation, detail });
       }
       return out;
+    },
+
+    /** Under `profileConflicts: override`: the time-boxed override profile, before the first write. Idempotent. */
+    async crOverride(input: { changeId: string }): Promise<string | null> {
+      const { row, proposal, execution } = await load(input.changeId);
+      if (execution.profileConflicts !== 'override') return null;
+      const conflicts = await profileConflicts(db(), proposal, row.deviceIds);
+      if (conflicts.length === 0) return null;
+      const existing = (await listProfiles(db())).find((x) => x.changeRequestId === input.changeId);
+      if (existing) return existing.id;
+      const parameters = allChanges(proposal).flatMap((c) =>
+        c.change.op === 'set' && conflicts.some((f) => f.path === (c.change as { path: string }).path)
+          ? [{ path: c.change.path, value: c.change.value }]
+          : [],
+      );
+      try {
+        const created = await createOverrideProfile(db(), {
+          changeRequestId: input.changeId,
+          // Bound to the approved device ids, not the selector: devices joining later are not covered.
+          selector: { field: 'id', op: 'in', values: row.deviceIds.slice(0, 1000) },
+          parameters,
+          validUntil: new Date(Date.now() + execution.overrideHours * 3600_000),
+          owner: row.requestedBy,
+          actor: { id: 'fleetbrain-change', kind: 'system' },
+        });
+        return (created as { id: string }).id;
+      } catch (err) {
+        if (err instanceof ProfileStoreError && err.code === 'exists') return null;
+        throw err;
+      }
+    },
+
+    /** Compensated or cancelled: the override goes too, so reconciliation restores the profile's values. */
+    async crDropOverride(input: { changeId: string }): Promise<number> {
+      let n = 0;
+      for (const p of await listProfiles(db()))
+        if (p.changeRequestId === input.changeId) {
+          await deleteProfile(db(), p.id, { id: 'fleetbrain-change', kind: 'system' });
+          n++;
+        }
+      return n;
     },
 
     async crTolerance(input: { changeId: string }): Promise<{ maxFailedShare: number }> {

@@ -12,6 +12,8 @@ import { createRolloutActivities, dbRolloutFleet, dbRolloutImages } from '../act
 import { type RolloutActor, rolloutPolicyDecider } from '../activities/rollout-policy.js';
 import type { PreparedRollout } from '../activities/rollout.js';
 import type { RolloutSpec } from '../domain/rollout/spec.js';
+import { registrySchemaFor } from '../activities/change-request.js';
+import { SchemaRegistry } from '../datamodel/registry.js';
 
 export async function startApi(config: Config, runtime: Runtime, logger: Logger) {
   // Fails closed: a missing or broken policy bundle stops start-up, naming the file and OPA's error.
@@ -19,6 +21,8 @@ export async function startApi(config: Config, runtime: Runtime, logger: Logger)
     opaUrl: config.env.OPA_URL,
     policyDir: config.env.FLEETBRAIN_POLICY_DIR,
   });
+  const registry = new SchemaRegistry();
+  await registry.load();
   const server = await buildServer(
     {
       db: runtime.db,
@@ -31,6 +35,8 @@ export async function startApi(config: Config, runtime: Runtime, logger: Logger)
       llm: createLlm(llmSettingsFromEnv(config.env)),
       hardening: { rateLimitPerMin: config.env.API_RATE_LIMIT_PER_MIN },
       rollouts: rolloutApi(runtime, policy, logger),
+      // Same fail-closed data-model registry as the worker: without an exact model, no change passes.
+      changeRequests: { schemaFor: registrySchemaFor(registry), policy },
     },
     { logger },
   );

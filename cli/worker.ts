@@ -10,6 +10,7 @@ import { openPolicyEngine } from '../policies/runtime.js';
 import { onShutdown, requireDatabaseUrl } from './shared.js';
 import { dbRolloutFleet, dbRolloutImages } from '../activities/rollout.js';
 import { SchemaRegistry } from '../datamodel/registry.js';
+import { registrySchemaFor } from '../activities/change-request.js';
 import { ConnectionRequester } from '../executor/cwmp/connection-request.js';
 import { createCwmpExecutor } from '../executor/cwmp/driver.js';
 import type { Executor } from '../executor/executor.js';
@@ -64,6 +65,8 @@ export async function startWorker(
   // and the firmware catalogue table.
   const own = extra.rolloutExecutor ? undefined : await standaloneCwmpExecutor(db, logger);
   const rolloutExecutor = extra.rolloutExecutor ?? own?.executor;
+  const changeRegistry = new SchemaRegistry();
+  await changeRegistry.load();
   const { worker, connection } = await createWorker({
     address: config.temporal.address,
     namespace: config.temporal.namespace,
@@ -78,6 +81,10 @@ export async function startWorker(
       ...(own?.gate ? { profileGate: own.gate } : {}),
       rolloutFleet: dbRolloutFleet(db.db),
       rolloutImages: dbRolloutImages(db.db),
+      // Change requests: the same executor, the stored (exact) data models, the worker's policy engine.
+      ...(rolloutExecutor ? { changeExecutors: { cwmp: rolloutExecutor } } : {}),
+      changeSchemaFor: registrySchemaFor(changeRegistry),
+      changePolicy: policy,
     },
     tuning: config.temporal.worker,
     telemetry,

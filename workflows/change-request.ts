@@ -172,6 +172,8 @@ export async function changeRequest(input: ChangeRequestInput): Promise<ChangeRe
   const second = await quick.crCheck({ changeId: input.changeId, expectPlanHash: outcome.planHash });
   if (!second.ok) return end('failed', second.reasons, 'recheck-failed');
 
+  // A profile-owned field changes only under a time-boxed override (when the approved plan says so).
+  await quick.crOverride({ changeId: input.changeId });
   p.status = 'applying';
   await record({ action: 'change.applying', key: 'applying', data: { approvers: outcome.approvers } });
 
@@ -201,6 +203,7 @@ export async function changeRequest(input: ChangeRequestInput): Promise<ChangeRe
   async function undoAll(batch: number, status: ChangeStatus, reasons: string[], key: string) {
     p.reasons = [...p.reasons, ...reasons];
     const r = await compensate(batch);
+    await quick.crDropOverride({ changeId: input.changeId });
     const complete = r.failed === 0 && r.pending === 0 && r.notRestorable === 0;
     return end(
       complete ? status : 'failed',

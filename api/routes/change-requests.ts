@@ -11,6 +11,9 @@ import {
   dbCheckPorts,
   ExecutionSpec,
   storable,
+  profileConflicts,
+  conflictReasons,
+  type ProfileConflict,
 } from '../../activities/change-request.js';
 import type { Db } from '../../db/client.js';
 import { changeRequestDevices, changeRequests } from '../../db/schema/change-request.js';
@@ -127,6 +130,17 @@ const view = z
         z.object({ stage: z.string(), code: z.string(), message: z.string(), path: z.string().optional() }),
       ),
     }),
+    /** Fields of the change that a profile owns on these devices (edit the profile, or apply as an override). */
+    profileConflicts: z.array(
+      z.object({
+        path: z.string(),
+        value: z.unknown(),
+        effective: z.unknown(),
+        owners: z.array(z.string()),
+        devices: z.number().int(),
+        sample: z.array(z.string()),
+      }),
+    ),
     policy: z
       .object({
         allow: z.boolean(),
@@ -174,7 +188,10 @@ type Row = typeof changeRequests.$inferSelect;
 
 function toView(r: Row): z.infer<typeof view> {
   const p = r.proposal as Proposal;
-  const c = r.check as ChangeCheck['check'] & { excluded?: ChangeCheck['excluded'] };
+  const c = r.check as ChangeCheck['check'] & {
+    excluded?: ChangeCheck['excluded'];
+    profileConflicts?: ProfileConflict[];
+  };
   const ids = r.deviceIds;
   const d = c.decision;
   return {
@@ -188,6 +205,7 @@ function toView(r: Row): z.infer<typeof view> {
     ],
     devices: { count: ids.length, sample: ids.slice(0, 20), excluded: c.excluded ?? [] },
     validation: { ok: c.errors.every((e) => e.stage === 'policy'), errors: c.errors },
+    profileConflicts: c.profileConflicts ?? [],
     policy: d
       ? {
           allow: d.allow,
@@ -382,7 +400,9 @@ export const changeRequestRoutes: FastifyPluginAsyncZod<ChangeRequestRoutesOptio
           checked.check.policyInput as never,
           evaluated,
         );
-      const ok = checked.check.ok && plannerFailure === null;
+      const conflicts = await profileConflicts(db, proposal, checked.deviceIds);
+      const conflictErrors = conflictReasons(conflicts, execution);
+      const ok = checked.check.ok && plannerFailure === null && conflictErrors.length === 0;
       const status: ChangeStatus = plannerFailure ? 'planner_failed' : ok ? 'awaiting_approval' : 'denied';
       const reasons = [
         ...(plannerFailure ? [plannerFailure] : []),
@@ -401,7 +421,11 @@ export const changeRequestRoutes: FastifyPluginAsyncZod<ChangeRequestRoutesOptio
           proposerId: proposal.proposer.id,
           proposal: storable(proposal) as never,
           deviceIds: checked.deviceIds,
-          check: storable({ ...checked.check, excluded: checked.excluded }) as never,
+          check: storable({
+            ...checked.check,
+            excluded: checked.excluded,
+            profileConflicts: conflicts,
+          }) as never,
           execution: execution as never,
           plannerRounds: storable(rounds) as never,
           planHash: checked.planHash,
