@@ -409,6 +409,7 @@ export const changeRequestRoutes: FastifyPluginAsyncZod<ChangeRequestRoutesOptio
         ...checked.check.errors.map(
           (e) => `[${e.stage}] ${e.code}${e.path ? ` at ${e.path}` : ''}: ${e.message}`,
         ),
+        ...conflictErrors,
       ];
       const [row] = await db
         .insert(changeRequests)

@@ -2,6 +2,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listProfiles, putProfile } from '../../db/profiles.js';
+import { ProfileSpec } from '../../domain/profiles/profile.js';
 import { INJECTION_FIXTURES } from '../../planner/fixtures/injection.js';
 import { quoteData, sanitizeText } from '../../planner/sanitize.js';
 import { CR_FAULT, type ChangeStack, startChangeStack } from './stack.js';
@@ -33,7 +35,9 @@ const replayDir = path.join(import.meta.dirname, '..', 'replay');
 /** With UPDATE_REPLAY_HISTORIES=1, keep the run's history for test/workflows/replay.test.ts. */
 async function recordHistory(id: string, file: string) {
   if (process.env.UPDATE_REPLAY_HISTORIES !== '1') return;
-  const history = await s.env.client.workflow.getHandle(id).fetchHistory();
+  const handle = s.env.client.workflow.getHandle(id);
+  await handle.result(); // the whole run, up to its completion event
+  const history = await handle.fetchHistory();
   writeFileSync(path.join(replayDir, file), `${historyToJSON(history)}\n`);
 }
 const CHANNEL = 'Device.WiFi.Radio.1.Channel';
@@ -393,4 +397,54 @@ describe('API', () => {
     expect(r.headers['content-type']).toMatch(/text\/event-stream/);
     expect(r.body).toMatch(/event: progress\ndata: .*"status":"completed"/);
   });
+});
+
+describe('a change to a profile-owned field', () => {
+  it('says so and stops, or is applied under a time-boxed override profile when the plan says so', async () => {
+    const north = inScope((d) => s.regionOf.get(d.id) === 'north');
+    await putProfile(
+      s.h.db.db,
+      ProfileSpec.parse({
+        name: 'wifi-north',
+        selector: { field: 'region', op: 'eq', value: 'north' },
+        parameters: [{ path: CHANNEL, value: 11 }],
+        priority: 10,
+        owner: 'noc',
+      }),
+      { id: 'noc', kind: 'user' },
+      { mode: 'create' },
+    );
+    const body = (id: string, profileConflicts?: 'override') => ({
+      id,
+      intent: 'channel 6 in the north for a week',
+      scope: { field: 'region', op: 'eq', value: 'north' },
+      changes: [{ op: 'set', path: CHANNEL, value: 6 }],
+      execution: {
+        canarySize: 1,
+        batchSize: 5,
+        ...(profileConflicts ? { profileConflicts, overrideHours: 24 } : {}),
+      },
+    });
+    const refused = await inject('POST', '/change-requests', s.who.alice, body('cr-prof-refuse'));
+    expect(refused.statusCode, refused.body).toBe(201);
+    const rv = refused.json() as View & {
+      profileConflicts: Array<{ path: string; owners: string[]; devices: number }>;
+    };
+    expect(rv.status).toBe('denied');
+    expect(rv.profileConflicts).toEqual([expect.objectContaining({ path: CHANNEL, devices: north.length })]);
+    expect(rv.reasons.join('\n')).toMatch(/profile_owned at Device\.WiFi\.Radio\.1\.Channel/);
+
+    const over = await inject('POST', '/change-requests', s.who.alice, body('cr-prof-override', 'override'));
+    expect(over.statusCode, over.body).toBe(201);
+    const ov = over.json() as View;
+    expect(ov.status, over.body).toBe('awaiting_approval');
+    if ((ov.policy?.requiredApprovals ?? 0) > 0) expect((await vote(ov, s.who.bob)).statusCode).toBe(200);
+    const done = await until('cr-prof-override', ['completed', 'compensated', 'failed']);
+    expect(done.status, JSON.stringify(done.reasons)).toBe('completed');
+    for (const d of north) expect(s.simOf(d).value(CHANNEL)).toBe('6');
+    const overrides = (await listProfiles(s.h.db.db)).filter((x) => x.changeRequestId === 'cr-prof-override');
+    expect(overrides).toHaveLength(1);
+    expect(overrides[0]?.kind).toBe('override');
+    expect(overrides[0]?.validUntil?.getTime()).toBeLessThanOrEqual(Date.now() + 24 * 3600_000);
+  }, 120_000);
 });
