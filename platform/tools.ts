@@ -165,6 +165,23 @@ export function mosquittoBin(): string {
   return after;
 }
 
+/** Debian's Chromium, driven headless by the console's browser tests. Env CHROMIUM_BIN, PATH, Debian's package. */
+export function chromiumBin(): string {
+  const fromEnv = process.env.CHROMIUM_BIN;
+  if (fromEnv) {
+    if (!executable(fromEnv)) throw new ToolError(`CHROMIUM_BIN=${fromEnv} is not an executable file`);
+    return fromEnv;
+  }
+  const find = () =>
+    onPath('chromium') ?? (executable('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined);
+  const found = find();
+  if (found) return found;
+  aptInstall(['chromium'], 'Chromium (browser tests)', 'set CHROMIUM_BIN=/path/to/chromium');
+  const after = find();
+  if (!after) throw new ToolError('chromium was installed but no chromium binary was found');
+  return after;
+}
+
 /** Ensures every tool the test suite and `fleetbrain dev` need; returns their paths. */
 export function ensureTools(): Record<string, string> {
   return { temporal: temporalCli(), opa: opaBin(), postgres: postgresBinDir(), mosquitto: mosquittoBin() };

@@ -1,11 +1,19 @@
 // Resolves (building or installing when missing) the named tools, or all; one line per tool.
-import { mosquittoBin, opaBin, postgresBinDir, temporalCli, ToolError } from '../platform/tools.js';
+import {
+  chromiumBin,
+  mosquittoBin,
+  opaBin,
+  postgresBinDir,
+  temporalCli,
+  ToolError,
+} from '../platform/tools.js';
 
 const resolvers: Record<string, () => string> = {
   temporal: temporalCli,
   opa: opaBin,
   postgres: postgresBinDir,
   mosquitto: mosquittoBin,
+  chromium: chromiumBin,
 };
 
 const names = process.argv.slice(2);
