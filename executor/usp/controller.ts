@@ -47,6 +47,8 @@ export interface AgentInfo {
   modelName?: string;
   hardwareVersion?: string;
   softwareVersion?: string;
+  /** Device.DeviceInfo. values read at onboarding (firmware banks among them), stored as last values. */
+  values?: Record<string, string>;
 }
 
 /** Subscriptions the controller creates on onboarding (Device.LocalAgent.Subscription.{i}.). */
@@ -128,6 +130,8 @@ export class UspController {
   private readonly onboarded: Set<string>;
   private readonly onboarding = new Map<string, Promise<void>>();
   private readonly deviceIds = new Map<string, string>();
+  /** Inventory id → endpoint ID, the reverse of deviceIds (the driver addresses devices by inventory id). */
+  private readonly endpoints = new Map<string, string>();
   /** Notifies already persisted (agent retries after a lost NotifyResp must not be stored twice). */
   private readonly persisted = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<boolean>>();
@@ -148,7 +152,7 @@ export class UspController {
     this.endpointId = opts.endpointId;
     this.onboarded = new Set(opts.onboarded ?? []);
     for (const [eid, id] of opts.devices ?? []) {
-      this.deviceIds.set(eid, id);
+      this.mapDevice(eid, id);
       this.onboarded.add(eid);
     }
   }
@@ -186,6 +190,16 @@ export class UspController {
   onAgentConnected(listener: (endpointId: string) => void): () => void {
     this.connectListeners.add(listener);
     return () => this.connectListeners.delete(listener);
+  }
+
+  private mapDevice(endpointId: string, deviceId: string): void {
+    this.deviceIds.set(endpointId, deviceId);
+    this.endpoints.set(deviceId, endpointId);
+  }
+
+  /** The endpoint ID of an inventory id this controller has heard from or loaded. */
+  endpointFor(deviceId: string): string | undefined {
+    return this.endpoints.get(deviceId);
   }
 
   deviceIdFor(endpointId: string): string {
@@ -451,7 +465,7 @@ export class UspController {
           }
         : undefined;
       const found = await this.opts.resolveDeviceId(from, hint).catch(() => undefined);
-      if (found) this.deviceIds.set(from, found);
+      if (found) this.mapDevice(from, found);
     }
     const deviceId = this.deviceIdFor(from);
     const ack = () =>
@@ -554,8 +568,9 @@ export class UspController {
           modelName: d('ModelName'),
           hardwareVersion: d('HardwareVersion'),
           softwareVersion: d('SoftwareVersion'),
+          values: info,
         });
-        this.deviceIds.set(agent, id);
+        this.mapDevice(agent, id);
       }
       this.onboarded.add(agent);
     })().finally(() => this.onboarding.delete(agent));

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { PrimitiveType } from '../../datamodel/types.js';
 import type { ParameterValue } from '../../fleet/parameters.js';
+import { versionKey } from '../../fleet/version-key.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Executor, Operation, TaskFault, TaskResult } from '../executor.js';
 import type { WriteBatcher } from '../persist.js';
@@ -97,8 +98,58 @@ export function inventoryRegistrar(
         },
       ],
       endpoints: [{ deviceId: id, protocol: 'usp' }],
+      // Same transaction as the row: rollouts read dual-bank support from the firmware image rows.
+      values: lastValues(
+        id,
+        Object.entries(info.values ?? {}).map(([path, value]) => ({ path, value })),
+      ),
     });
     return id;
+  };
+}
+
+/**
+ * Keeps the inventory's software version and last contact in step with what agents announce
+ * (Boot! with its ParameterMap, TransferComplete!): a projection of the events, which were
+ * persisted before the NotifyResp. Updates arriving together are one statement; unknown devices
+ * are skipped (onboarding registers them).
+ */
+export function inventoryProjection(
+  pool: pg.Pool,
+  opts: { maxDelayMs?: number; log?: Logger } = {},
+): (n: Notification) => void {
+  let pending = new Map<string, string | null>();
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    timer = undefined;
+    const batch = pending;
+    pending = new Map();
+    const ids = [...batch.keys()];
+    const versions = ids.map((id) => batch.get(id) ?? null);
+    pool
+      .query(
+        `UPDATE devices d SET
+           software_version = COALESCE(u.v, d.software_version),
+           software_version_key = CASE WHEN u.v IS NULL THEN d.software_version_key ELSE u.k END,
+           last_contact_at = now(), updated_at = now()
+         FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, v, k) WHERE d.id = u.id`,
+        [ids, versions, versions.map((v) => (v === null ? null : versionKey(v)))],
+      )
+      .catch((err: Error) => opts.log?.warn({ err: err.message }, 'usp inventory projection failed'));
+  };
+  return (n) => {
+    const boot = n.notify.event?.event_name === 'Boot!' ? n.notify.event.params?.ParameterMap : undefined;
+    let version: string | null = null;
+    if (boot) {
+      try {
+        const v = (JSON.parse(boot) as Record<string, unknown>)['Device.DeviceInfo.SoftwareVersion'];
+        if (typeof v === 'string' && v.length <= 64) version = v;
+      } catch {
+        // Device-reported text: a broken map only refreshes the contact time.
+      }
+    }
+    pending.set(n.deviceId, version ?? pending.get(n.deviceId) ?? null);
+    if (!timer) timer = setTimeout(flush, opts.maxDelayMs ?? 50);
   };
 }
 
@@ -424,7 +475,7 @@ export function createUspExecutor(
     }
     draining.add(deviceId);
     try {
-      const eid = await endpointOf(deviceId);
+      const eid = controller.endpointFor(deviceId) ?? (await endpointOf(deviceId));
       await markTriggered(
         pool,
         deviceId,
@@ -500,13 +551,46 @@ export function createUspExecutor(
         }
       }
     }
-    void drain(n.deviceId);
+    wake(n.deviceId);
   };
 
-  controller.onNotification((n) => {
-    onNotification(n).catch((err: Error) => deps.log?.warn({ err: err.message }, 'usp completion failed'));
-  });
-  controller.onAgentConnected((eid) => void drain(controller.deviceIdFor(eid)));
+  // Devices that showed presence are drained only when they have open tasks: one probe for all the
+  // devices heard within a few milliseconds (a reconnect storm is not 100 000 queue queries).
+  let probeIds = new Set<string>();
+  let probeTimer: NodeJS.Timeout | undefined;
+  const probe = () => {
+    probeTimer = undefined;
+    const ids = [...probeIds];
+    probeIds = new Set();
+    pool
+      .query<{ device_id: string }>(
+        `SELECT DISTINCT device_id FROM executor_tasks
+          WHERE device_id = ANY($1::text[]) AND state IN ('queued', 'triggered', 'in_session') AND deadline > now()`,
+        [ids],
+      )
+      .then((r) => {
+        for (const row of r.rows) void drain(row.device_id);
+      })
+      .catch((err: Error) => deps.log?.warn({ err: err.message }, 'usp queue probe failed'));
+  };
+  const wake = (deviceId: string) => {
+    probeIds.add(deviceId);
+    if (!probeTimer) probeTimer = setTimeout(probe, 10);
+  };
+
+  // The Notify is already stored and acknowledged: a completion that hits a busy database is retried
+  // (the event stays the record; the task must not sit parked until its deadline for a lost query).
+  const complete = (n: Notification, attempt = 1): void => {
+    onNotification(n).catch((err: Error) => {
+      if (attempt >= 6) {
+        deps.log?.warn({ err: err.message, deviceId: n.deviceId }, 'usp completion failed');
+        return;
+      }
+      setTimeout(() => complete(n, attempt + 1), 500 * 2 ** attempt).unref();
+    });
+  };
+  controller.onNotification((n) => complete(n));
+  controller.onAgentConnected((eid) => wake(controller.deviceIdFor(eid)));
 
   const sweep = async () => {
     await expireDue(pool);

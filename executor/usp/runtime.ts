@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Db } from '../../db/client.js';
 import type { Logger } from '../../platform/logger.js';
+import { rates, startHealthWriter } from '../health.js';
 import { WriteBatcher } from '../persist.js';
 import type { SchemaGate } from '../schema-gate.js';
 import { UspController } from './controller.js';
@@ -8,6 +9,7 @@ import {
   batcherSink,
   createUspExecutor,
   deviceResolver,
+  inventoryProjection,
   inventoryRegistrar,
   knownUspDevices,
 } from './driver.js';
@@ -28,7 +30,12 @@ export interface UspRuntimeOptions {
   ws?: { host?: string; port: number; tls?: { key: string | Buffer; cert: string | Buffer } };
   gate?: SchemaGate;
   log?: Logger;
+  /** How often the health row is written (default 5 s). */
+  healthIntervalMs?: number;
 }
+
+/** The `fleet_health` component of the USP controller (rollouts pause while it is unhealthy). */
+export const USP_HEALTH_COMPONENT = 'usp-controller';
 
 export const controllerTopicOf = (endpointId: string) => `usp/controller/${endpointId}`;
 export const agentTopicOf = (endpointId: string) => `usp/agent/${endpointId}`;
@@ -72,6 +79,27 @@ export async function startUspRuntime(opts: UspRuntimeOptions) {
     log: opts.log,
   });
   await controller.start();
+  controller.onNotification(inventoryProjection(opts.pool, { log: opts.log }));
+  // Fleet health (executor/health.ts): broker or WebSocket listener up, Notify rate against its baseline.
+  const notifiesPerMinute = new Map<number, number>();
+  controller.onNotification(() => {
+    const m = Math.floor(Date.now() / 60_000);
+    notifiesPerMinute.set(m, (notifiesPerMinute.get(m) ?? 0) + 1);
+    notifiesPerMinute.delete(m - 61);
+  });
+  const stopHealth = startHealthWriter(
+    opts.pool,
+    USP_HEALTH_COMPONENT,
+    () => ({
+      accepting: mtps.every((m) => m.isUp()),
+      activeSessions: controller.pendingCount(),
+      ...rates(notifiesPerMinute),
+    }),
+    {
+      intervalMs: opts.healthIntervalMs,
+      onError: (err) => opts.log?.warn({ err }, 'usp health row not written'),
+    },
+  );
   const executor = createUspExecutor({
     pool: opts.pool,
     controller,
@@ -85,6 +113,7 @@ export async function startUspRuntime(opts: UspRuntimeOptions) {
     executor,
     wsUrl: ws?.url,
     async stop() {
+      stopHealth();
       executor.stop();
       await controller.stop();
     },

@@ -1,6 +1,22 @@
 import { type OutcomeTable, SimDevice } from '../device.js';
-import { MODELS, modelByKey } from '../models.js';
+import { imageBytes, MODELS, modelByKey } from '../models.js';
 import { type AgentHost, mqttAgentHost } from './host.js';
+
+/**
+ * The simulator's firmware images by URL: the last path segment `<model>-<version>.img` (as the CWMP
+ * simulator's file server names them) is built in-process; anything else is fetched over HTTP(S).
+ */
+export async function simImage(url: string): Promise<Buffer | null> {
+  const m = /\/([a-z0-9]+)-([^/]+)\.img$/.exec(url);
+  const model = m ? MODELS.find((x) => x.key === m[1]) : undefined;
+  if (m && model) return imageBytes(model, m[2] as string);
+  try {
+    const res = await fetch(url);
+    return res.ok ? Buffer.from(await res.arrayBuffer()) : null;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * A simulated USP fleet for `fleetbrain dev` and load tests: `count` agents of the TR-181 models,
@@ -16,6 +32,11 @@ export async function startUspFleet(opts: {
   models?: string[];
   outcomes?: OutcomeTable;
   timeScale?: number;
+  /** Image fetch for Download(); default: the image a `<model>-<version>.img` URL names, built in-process. */
+  fetchImage?: (url: string) => Promise<Buffer | null>;
+  rebootMs?: number;
+  notifyRetryMs?: number;
+  backoff?: { minMs: number; multiplier: number; maxMs: number };
 }): Promise<{ hosts: AgentHost[]; stop(): Promise<void> }> {
   const models = (opts.models ?? MODELS.filter((m) => m.root === 'Device.').map((m) => m.key)).map(
     modelByKey,
@@ -39,7 +60,14 @@ export async function startUspFleet(opts: {
       mqttAgentHost({
         url: opts.mqttUrl,
         devices,
-        agent: { controllerId: opts.controllerId, timeScale: opts.timeScale },
+        backoff: opts.backoff,
+        agent: {
+          controllerId: opts.controllerId,
+          timeScale: opts.timeScale,
+          fetchImage: opts.fetchImage ?? simImage,
+          rebootMs: opts.rebootMs,
+          notifyRetryMs: opts.notifyRetryMs,
+        },
       }),
     );
   }
