@@ -8,7 +8,9 @@ import type { Llm, PlannerUnavailable } from '../planner/llm.js';
 import type { AuthOptions } from './auth/config.js';
 import { authOptionsFromEnv } from './auth/config.js';
 import { registerAuth } from './auth/plugin.js';
+import { consoleRoutes } from './console/plugin.js';
 import { registerErrorHandling } from './errors.js';
+import { type HardeningOptions, registerHardening } from './hardening.js';
 import type { ReadinessCheck } from './readiness.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
@@ -31,6 +33,8 @@ export interface AppDeps {
   rollouts?: Omit<RolloutRoutesOptions, 'temporal' | 'taskQueue'>;
   /** The planner's language model; without one, plain-language questions answer 503 naming why. */
   llm?: Llm | PlannerUnavailable;
+  /** Security headers and rate limits (default 1200 requests per minute per caller). */
+  hardening?: HardeningOptions;
   /** Change requests: data-model lookup and policy engine; routes are registered only when given. */
   changeRequests?: Omit<ChangeRequestRoutesOptions, 'db' | 'temporal' | 'taskQueue' | 'llm'>;
 }
@@ -41,11 +45,12 @@ export interface AppDeps {
  */
 export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   registerErrorHandling(fastify);
+  await registerHardening(fastify, deps.hardening);
   // Every route requires authentication unless its schema declares `security: []`.
   registerAuth(fastify, {
     db: deps.db.db,
     options: deps.auth ?? authOptionsFromEnv(),
-    publicPrefixes: ['/docs'],
+    publicPrefixes: ['/docs', '/console'],
   });
   await fastify.register(swagger, {
     openapi: {
@@ -64,6 +69,7 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
     transformObject: jsonSchemaTransformObject,
   });
   await fastify.register(swaggerUi, { routePrefix: '/docs' });
+  await fastify.register(consoleRoutes);
   await fastify.register(healthRoutes, { checks: deps.readiness });
   await fastify.register(identityRoutes, { db: deps.db.db });
   await fastify.register(approvalRoutes, { db: deps.db.db, temporal: deps.temporal.client });
