@@ -504,13 +504,22 @@ export class UspController {
       notify.on_board_req || (notify.event?.event_name === 'Boot!' && notify.event.obj_path === 'Device.');
     if (presence) for (const l of this.connectListeners) l(from);
     if (this.opts.onboarding !== false && (notify.on_board_req || !this.onboarded.has(from))) {
-      void this.onboard(from, notify.on_board_req ? true : undefined).catch((err: Error) =>
-        this.opts.log?.warn(
-          { agent: from, err: err.message },
-          'usp onboarding failed; retried on next contact',
-        ),
-      );
+      this.onboardRetrying(from, notify.on_board_req ? true : undefined);
     }
+  }
+
+  /**
+   * Onboarding after the OnBoardRequest was acknowledged: the agent will not ask again, so a failure
+   * (agent busy, database saturated) is retried here with backoff, then on the agent's next contact.
+   */
+  private onboardRetrying(agent: string, force: boolean | undefined, attempt = 1): void {
+    this.onboard(agent, force).catch((err: Error) => {
+      if (attempt >= 5) {
+        this.opts.log?.warn({ agent, err: err.message }, 'usp onboarding failed; retried on next contact');
+        return;
+      }
+      setTimeout(() => this.onboardRetrying(agent, force, attempt + 1), 1_000 * 2 ** attempt).unref();
+    });
   }
 
   private prunePersisted(): void {

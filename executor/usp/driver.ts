@@ -66,21 +66,23 @@ export function batcherSink(batcher: WriteBatcher): EventSink {
 /**
  * Registers an onboarded agent in the inventory with protocol `usp` under its fleet identity
  * (OUI-ProductClass-SerialNumber, fleet/identity.ts), the id the CWMP ACS gives the same device. A
- * device already known (by that id, by its endpoint ID, or by OUI and serial number) keeps its
- * inventory id, so its history, leases and ownership stay attached to it.
+ * device already known (by that id or its endpoint ID; by OUI and serial number when the agent names
+ * no product class) keeps its inventory id, so its history, leases and ownership stay attached to it.
  */
 export function inventoryRegistrar(
   pool: pg.Pool,
   batcher: WriteBatcher,
 ): (info: AgentInfo) => Promise<string> {
+  // Onboarding waves register many agents at once: their lookups share queries.
+  const resolve = deviceResolver(pool);
   return async (info) => {
     const fleetId = info.oui && info.serialNumber ? fleetDeviceId(info) : info.endpointId;
-    const r = await pool.query<{ id: string }>(
-      `SELECT id FROM devices WHERE id = $1 OR id = $2 OR (oui = $3 AND serial_number = $4)
-        ORDER BY (id = $1) DESC, (id = $2) DESC LIMIT 1`,
-      [fleetId, info.endpointId, info.oui, info.serialNumber],
-    );
-    const id = r.rows[0]?.id ?? fleetId;
+    const id =
+      (await resolve(info.endpointId, {
+        oui: info.oui,
+        serialNumber: info.serialNumber,
+        productClass: info.productClass || undefined,
+      })) ?? fleetId;
     await batcher.write({
       devices: [
         {
@@ -496,6 +498,40 @@ export function createUspExecutor(
     }
   };
 
+  // CommandKey of a factory reset in session, per device; one query for an onboarding wave.
+  let resetAsks: Array<{
+    id: string;
+    resolve: (k: string | undefined) => void;
+    reject: (e: unknown) => void;
+  }> = [];
+  let resetTimer: NodeJS.Timeout | undefined;
+  const resetKeyOf = (deviceId: string): Promise<string | undefined> =>
+    new Promise((resolve, reject) => {
+      resetAsks.push({ id: deviceId, resolve, reject });
+      if (resetTimer) return;
+      resetTimer = setTimeout(() => {
+        resetTimer = undefined;
+        const batch = resetAsks;
+        resetAsks = [];
+        pool
+          .query<{ device_id: string; command_key: string }>(
+            `SELECT DISTINCT ON (device_id) device_id, command_key FROM executor_tasks
+              WHERE device_id = ANY($1::text[]) AND kind = 'factoryReset' AND state = 'in_session'
+              ORDER BY device_id, id DESC`,
+            [[...new Set(batch.map((b) => b.id))]],
+          )
+          .then(
+            (r) => {
+              const keys = new Map(r.rows.map((x) => [x.device_id, x.command_key]));
+              for (const b of batch) b.resolve(keys.get(b.id));
+            },
+            (err: unknown) => {
+              for (const b of batch) b.reject(err);
+            },
+          );
+      }, 10);
+    });
+
   // Completions of parked (asynchronous) tasks, matched by CommandKey.
   const onNotification = async (n: Notification) => {
     const nt = n.notify;
@@ -509,12 +545,8 @@ export function createUspExecutor(
       commandKey = nt.event.params?.CommandKey;
       outcome = { ok: true };
     } else if (nt.on_board_req) {
-      // A factory reset comes back as a new onboarding.
-      const t = await pool.query<{ id: string; command_key: string }>(
-        `SELECT id, command_key FROM executor_tasks WHERE device_id = $1 AND kind = 'factoryReset' AND state = 'in_session' ORDER BY id DESC LIMIT 1`,
-        [n.deviceId],
-      );
-      commandKey = t.rows[0]?.command_key;
+      // A factory reset comes back as a new onboarding (looked up with the other agents onboarding now).
+      commandKey = await resetKeyOf(n.deviceId);
       outcome = { ok: true };
     }
     if (commandKey && outcome) {

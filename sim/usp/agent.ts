@@ -224,8 +224,12 @@ export class UspAgent {
     const p = this.pendingNotify.get(msgId);
     if (p) {
       if (p.timer) clearTimeout(p.timer);
+      // TR-369 NotifRetry: the n-th retry waits a random time in [m·k^(n-1), m·k^n] with
+      // m = USPNotifRetryMinimumWaitInterval (5 s) and k = USPNotifRetryIntervalMultiplier (2000 ‰);
+      // the interval stops growing after the 10th retry (as CWMP's session retry does).
       const base = (this.opts.notifyRetryMs ?? 5_000) * this.scale;
-      const wait = Math.min(60_000 * this.scale, base * 2 ** p.attempt);
+      const lo = base * 2 ** Math.min(p.attempt, 9);
+      const wait = lo + Math.random() * lo;
       p.attempt += 1;
       p.timer = this.later(wait, () => this.transmit(msgId, msg));
     }
