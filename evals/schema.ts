@@ -6,6 +6,8 @@ export const FleetQuestionCase = z.strictObject({
   id: z.string().regex(/^[a-z0-9_-]+$/),
   question: z.string().min(1),
   tags: z.array(z.string()),
+  /** Second review: why the gold or the question changed (only on cases that changed). */
+  reviewNote: z.string().optional(),
   expect: z.discriminatedUnion('kind', [
     /** The gold query, in the same draft form the model writes (mentions resolved by code). */
     z.strictObject({ kind: z.literal('answer'), query: z.record(z.string(), z.unknown()) }),
@@ -40,13 +42,19 @@ export const PlannerCase = z.strictObject({
   scopeDescription: z.string(),
   devices: z.array(z.record(z.string(), z.unknown())),
   expect: z.strictObject({
-    /** abstain: the correct outcome is no proposal (abstention or the gate stopping it). */
-    outcome: z.enum(['propose', 'no_change']),
+    /**
+     * propose: an accepted proposal with the required changes; no_change: no proposal (abstention or
+     * the gate stopping it); either: both are right (an abstention, or a proposal with the required
+     * changes, nothing forbidden and no gate escape).
+     */
+    outcome: z.enum(['propose', 'no_change', 'either']),
     required: z.array(Change).default([]),
     /** Path prefixes no accepted proposal may touch. */
     forbidden: z.array(z.string()).default([]),
   }),
   injection: z.string().optional(),
+  /** Second review: why the expectation or the intent changed (only on cases that changed). */
+  reviewNote: z.string().optional(),
 });
 export type PlannerCase = z.infer<typeof PlannerCase>;
 
