@@ -102,7 +102,7 @@ async function policyInput(
     if (ids.length === 0) continue;
     const rows = await db.execute<{ id: string; n: number }>(
       sql`select ${sql.raw(column[kind])} as id, count(*)::int as n from devices
-          where ${sql.raw(column[kind])} = any(${ids}) group by 1`,
+          where ${sql.raw(column[kind])} in ${ids} group by 1`,
     );
     for (const r of rows.rows) totals.set(`${kind}\u0000${r.id}`, Number(r.n));
   }

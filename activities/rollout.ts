@@ -20,6 +20,7 @@ import {
   type WavePlanResult,
   classifyOutcome,
   estimateSchedule,
+  inMaintenanceWindow,
   evaluateGate,
   gateParamsFromSpec,
   planAbort,
@@ -148,6 +149,15 @@ export interface DispatchedBatch {
   sent: number;
   leaseHeld: number;
   rejected: number;
+  /**
+   * With maintenance windows: the instant the slice was checked against each device's local window.
+   * Devices outside it were not sent by this batch (recomputed from the frozen cohort, never listed).
+   */
+  windowAt?: number;
+  /** Devices held back for their maintenance window; the wave re-dispatches the slice when it opens. */
+  deferred?: number;
+  /** When the earliest held-back device's window opens (absent: none opens within 8 days). */
+  nextWindowAt?: number;
 }
 
 export interface EvaluateInput {
@@ -452,6 +462,57 @@ export function createRolloutActivities(deps: RolloutDeps) {
     return plan.waves.find((w) => w.wave === wave && w.stage === stage)?.deviceIds ?? [];
   }
 
+  /** Is the device inside one of the spec's maintenance windows (its local time; UTC when unknown)? */
+  function inWindow(spec: RolloutSpec, d: RolloutDevice | undefined, at: number): boolean {
+    return inMaintenanceWindow(at, d?.timeZone ?? 'UTC', spec.maintenanceWindows);
+  }
+
+  /** The devices a batch actually sent: its slice, less those outside their window at `windowAt`. */
+  function batchDevices(
+    plan: WavePlanResult,
+    cohort: Map<string, RolloutDevice>,
+    spec: RolloutSpec,
+    b: DispatchedBatch,
+  ): string[] {
+    const slice = stageList(plan, b.wave, b.stage).slice(b.from, b.to);
+    if (b.windowAt === undefined || spec.maintenanceWindows.length === 0) return slice;
+    return slice.filter((id) => inWindow(spec, cohort.get(id), b.windowAt!));
+  }
+
+  /** Earliest instant after `from` at which any of the devices' windows is open (minute steps, 8 days). */
+  function nextOpening(spec: RolloutSpec, devices: RolloutDevice[], from: number): number | undefined {
+    const zones = [...new Set(devices.map((d) => d.timeZone ?? 'UTC'))];
+    const step = 60_000;
+    for (let t = Math.ceil(from / step) * step; t <= from + 8 * 24 * 3600_000; t += step)
+      if (zones.some((z) => inMaintenanceWindow(t, z, spec.maintenanceWindows))) return t;
+    return undefined;
+  }
+
+  /** Defence in depth: the plan caps devices per topology element in each dispatch step; check it. */
+  function assertTopologyCap(
+    plan: WavePlanResult,
+    cohort: Map<string, RolloutDevice>,
+    spec: RolloutSpec,
+    wave: number,
+    stage: number,
+  ): void {
+    const cap = spec.rateCaps.perTopologyElement;
+    if (!cap) return;
+    const used = new Map<string, number>();
+    for (const id of stageList(plan, wave, stage)) {
+      const t = cohort.get(id)?.topology ?? {};
+      const k = t[cap.level] ?? t.olt ?? t.region ?? '';
+      const n = (used.get(k) ?? 0) + 1;
+      used.set(k, n);
+      if (n > cap.max)
+        throw ApplicationFailure.create({
+          type: 'TopologyCapExceeded',
+          message: `wave ${wave + 1} stage ${stage + 1} would send more than ${cap.max} devices to ${cap.level} ${k}`,
+          nonRetryable: true,
+        });
+    }
+  }
+
   async function audit(action: string, rolloutId: string, data: Record<string, unknown>, key: string) {
     if (!deps.db) {
       deps.logger.info({ action, rolloutId, ...data }, 'rollout audit (no database)');
@@ -523,11 +584,24 @@ export function createRolloutActivities(deps: RolloutDeps) {
       attempt?: number;
       onlyDevices?: string[];
     }): Promise<DispatchedBatch> {
-      const { plan } = await planFor(input.rolloutId, input.spec, input.seed, input.cohortHash);
+      const { plan, cohort } = await planFor(input.rolloutId, input.spec, input.seed, input.cohortHash);
       const img = await image(input.spec.image);
       const excluded = new Set(input.excludeStrata);
+      assertTopologyCap(plan, cohort, input.spec, input.wave, input.stage);
       const all = input.onlyDevices ?? stageList(plan, input.wave, input.stage).slice(input.from, input.to);
-      const ids = all.filter((id) => !excluded.has(plan.stratumOf.get(id) ?? ''));
+      const eligible = all.filter((id) => !excluded.has(plan.stratumOf.get(id) ?? ''));
+      // Maintenance windows, in each device's local time, are enforced here at dispatch: a device
+      // outside its window is held back, and the wave sends it when its window opens.
+      const windowed = input.spec.maintenanceWindows.length > 0 && !input.onlyDevices;
+      const windowAt = Date.now();
+      const ids = windowed
+        ? eligible.filter((id) => inWindow(input.spec, cohort.get(id), windowAt))
+        : eligible;
+      const held = windowed ? eligible.filter((id) => !ids.includes(id)) : [];
+      const nextWindowAt =
+        held.length > 0
+          ? nextOpening(input.spec, held.map((id) => cohort.get(id)!).filter(Boolean), windowAt)
+          : undefined;
       const step = `wave-${input.wave}/stage-${input.stage}${input.attempt ? `/retry-${input.attempt}` : ''}/download`;
       const ref = { scope: input.rolloutId, step };
       const resumeAt = (Context.current().info.heartbeatDetails as number | undefined) ?? 0;
@@ -583,6 +657,8 @@ export function createRolloutActivities(deps: RolloutDeps) {
         sent,
         leaseHeld,
         rejected,
+        ...(windowed ? { windowAt, deferred: held.length } : {}),
+        ...(nextWindowAt !== undefined ? { nextWindowAt } : {}),
       };
     },
 
@@ -601,7 +677,7 @@ export function createRolloutActivities(deps: RolloutDeps) {
 
     /** Classify every dispatched device, count per wave and stratum, and run the gate. */
     async evaluateRollout(input: EvaluateInput): Promise<Evaluation> {
-      const { plan } = await planFor(input.rolloutId, input.spec, input.seed, input.cohortHash);
+      const { plan, cohort } = await planFor(input.rolloutId, input.spec, input.seed, input.cohortHash);
       const img = await image(input.spec.image);
       const now = Date.now();
       const halted = new Set(input.haltedStrata);
@@ -610,7 +686,7 @@ export function createRolloutActivities(deps: RolloutDeps) {
       for (const s of plan.strata) if (!halted.has(s.id)) treated[s.id] = emptyCounts();
       const dispatched = new Map<string, { at: number; wave: number }>();
       for (const b of input.batches) {
-        for (const id of stageList(plan, b.wave, b.stage).slice(b.from, b.to))
+        for (const id of batchDevices(plan, cohort, input.spec, b))
           if (!dispatched.has(id)) dispatched.set(id, { at: b.at, wave: b.wave });
       }
       const earliest = Math.min(...input.batches.map((b) => b.at), now);
@@ -728,7 +804,7 @@ export function createRolloutActivities(deps: RolloutDeps) {
       const now = Date.now();
       const dispatched = new Map<string, number>();
       for (const b of input.batches)
-        for (const id of stageList(plan, b.wave, b.stage).slice(b.from, b.to))
+        for (const id of batchDevices(plan, cohort, input.spec, b))
           if (!dispatched.has(id)) dispatched.set(id, b.at);
       const observed = await fleet().observe(
         [...dispatched.keys()],

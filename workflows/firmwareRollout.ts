@@ -3,6 +3,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -86,6 +87,8 @@ interface RolloutState {
   retryRequested: boolean;
   abortRequested: boolean;
   startApproved: boolean;
+  /** Wave approval gates already passed ('wave-3', 'last-wave'); absent in runs before the gates existed. */
+  approvedGates?: string[];
 }
 
 export interface FirmwareRolloutResult {
@@ -314,6 +317,38 @@ export async function firmwareRollout(input: FirmwareRolloutInput): Promise<Firm
     return finish(reasons);
   }
 
+  /** The approval gate a wave needs from the spec: before any wave above N devices, before the last. */
+  function waveGate(wave: number, devices: number): string | undefined {
+    const a = input.spec.approvals;
+    if (wave === 0) return undefined; // the start gate covers the first wave
+    if (a.beforeLastWave && wave === prepared.waves.length - 1) return 'last-wave';
+    if (a.beforeWaveAbove !== undefined && devices > a.beforeWaveAbove) return `wave-${wave}`;
+    return undefined;
+  }
+
+  /** The shared approval mechanism, bound to the plan's hash; the spec's gate needs at least one vote. */
+  async function approveWave(gate: string, wave: number, devices: number): Promise<boolean> {
+    state.status = 'awaiting-approval';
+    await audit('rollout.awaiting_approval', `gate-${gate}`, { gate, wave, devices });
+    const approvals = installApprovals({
+      gate,
+      subject: { kind: 'rollout', id: input.rolloutId },
+      title: `Firmware rollout ${input.spec.name}: wave ${wave + 1} of ${prepared.waves.length} (${devices} devices) on ${prepared.image.version}`,
+      proposer: input.proposer,
+      planHash: cohortHash,
+      requiredApprovals: Math.max(1, input.requiredApprovals),
+      windowMs: input.approvalWindowMs ?? 7 * 24 * 3600_000,
+    });
+    const outcome = await approvals.wait();
+    if (outcome.status !== 'approved') {
+      state.status = 'rejected';
+      await audit('rollout.rejected', `rejected-${gate}`, { gate, approval: outcome.status });
+      await notify('pause', `rejected-${gate}`, { gate, approval: outcome.status });
+      return false;
+    }
+    return true;
+  }
+
   const allStrata = prepared.strata.map((s) => s.id);
   let childRun = 0;
   while (state.currentWave < prepared.waves.length) {
@@ -349,6 +384,16 @@ export async function firmwareRollout(input: FirmwareRolloutInput): Promise<Firm
     }
     const w = prepared.waves[state.currentWave]!;
     const wp = state.waves[state.currentWave]!;
+    if (wp.state === 'pending' && patched('rollout-wave-approval-gates')) {
+      const gate = waveGate(w.wave, w.devices);
+      if (gate && !(state.approvedGates ?? []).includes(gate)) {
+        const ok = await approveWave(gate, w.wave, w.devices);
+        if (!ok) return finish([`approval before wave ${w.wave + 1} was not given`]);
+        state.approvedGates = [...(state.approvedGates ?? []), gate];
+        if ((state.status as RolloutProgress['status']) === 'awaiting-approval') state.status = 'running';
+        continue;
+      }
+    }
     if (wp.state === 'pending') {
       wp.state = 'dispatching';
       await notify('wave-start', `wave-${w.wave}`, { wave: w.wave, devices: w.devices });

@@ -1,4 +1,10 @@
-import { condition, getExternalWorkflowHandle, proxyActivities, setHandler } from '@temporalio/workflow';
+import {
+  condition,
+  getExternalWorkflowHandle,
+  patched,
+  proxyActivities,
+  setHandler,
+} from '@temporalio/workflow';
 import type { DispatchedBatch, Evaluation, createRolloutActivities } from '../activities/rollout.js';
 import type { RolloutSpec } from '../domain/rollout/spec.js';
 import { waveControlSignal, waveProgressSignal, waveStateQuery } from './firmwareRollout.controls.js';
@@ -82,9 +88,19 @@ export async function rolloutWave(input: RolloutWaveInput): Promise<RolloutWaveR
   for (let stage = 0; stage < input.stages; stage++) {
     const size = await stageSize({ ...base, wave: input.wave, stage });
     for (let from = 0; from < size; from += chunk) {
-      if (batches.some((b) => b.stage === stage && b.from === from)) continue;
+      // A slice is done once a batch sent it with nobody held back for a maintenance window.
+      if (batches.some((b) => b.stage === stage && b.from === from && !b.deferred)) continue;
       if (aborted) return { wave: input.wave, batches, outcome: 'abort-requested' };
       if (paused) return { wave: input.wave, batches, outcome: 'paused' };
+      const held = batches.filter((b) => b.stage === stage && b.from === from).at(-1);
+      if (held?.deferred && patched('rollout-maintenance-deferral')) {
+        // Devices outside their local maintenance window: wait (durably) for the next opening, then
+        // send the slice again; what already went out answers `existing` (same idempotency keys).
+        if (held.nextWindowAt === undefined) continue;
+        await condition(() => aborted || paused, Math.max(held.nextWindowAt - Date.now(), input.pollMs));
+        if (aborted) return { wave: input.wave, batches, outcome: 'abort-requested' };
+        if (paused) return { wave: input.wave, batches, outcome: 'paused' };
+      }
       const b = await dispatchBatch({
         ...base,
         wave: input.wave,
@@ -94,6 +110,8 @@ export async function rolloutWave(input: RolloutWaveInput): Promise<RolloutWaveR
         excludeStrata: input.excludeStrata,
       });
       batches.push(b);
+      // Held-back devices: come back to this slice until every device was sent.
+      if (b.deferred && patched('rollout-maintenance-deferral')) from -= chunk;
     }
     // Look until the gate decides or every device dispatched so far has concluded.
     for (;;) {
