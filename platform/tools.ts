@@ -182,6 +182,50 @@ export function chromiumBin(): string {
   return after;
 }
 
+export const SCHEMATHESIS_VERSION = '4.32.5';
+
+/**
+ * Schemathesis (API fuzzing from the OpenAPI document), pinned, in its own virtualenv under the tools
+ * cache. Env SCHEMATHESIS_BIN, then the cached venv, else created with python3 -m venv and pip.
+ */
+export function schemathesisBin(): string {
+  const fromEnv = process.env.SCHEMATHESIS_BIN;
+  if (fromEnv) {
+    if (!executable(fromEnv)) throw new ToolError(`SCHEMATHESIS_BIN=${fromEnv} is not an executable file`);
+    return fromEnv;
+  }
+  const venv = path.join(cacheDir, 'tools', `schemathesis-${SCHEMATHESIS_VERSION}`);
+  const bin = path.join(venv, 'bin', 'schemathesis');
+  if (executable(bin)) return bin;
+  const python = onPath('python3');
+  if (!python)
+    throw new ToolError(
+      'schemathesis needs python3 (3.9+) to install; set SCHEMATHESIS_BIN=/path/to/schemathesis',
+    );
+  process.stderr.write(`fleetbrain: installing schemathesis ${SCHEMATHESIS_VERSION} into ${venv}\n`);
+  const steps: string[][] = [
+    [python, '-m', 'venv', venv],
+    [
+      path.join(venv, 'bin', 'pip'),
+      'install',
+      '-q',
+      '--disable-pip-version-check',
+      `schemathesis==${SCHEMATHESIS_VERSION}`,
+    ],
+  ];
+  for (const [cmd, ...args] of steps) {
+    const res = spawnSync(cmd ?? '', args, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+    if (res.status !== 0) {
+      const tail = (res.stderr ?? '').trim().split('\n').slice(-3).join(' | ');
+      throw new ToolError(
+        `installing schemathesis failed (${path.basename(cmd ?? '')}): ${tail}; set SCHEMATHESIS_BIN`,
+      );
+    }
+  }
+  if (!executable(bin)) throw new ToolError(`schemathesis installed but ${bin} is missing`);
+  return bin;
+}
+
 /** Ensures every tool the test suite and `fleetbrain dev` need; returns their paths. */
 export function ensureTools(): Record<string, string> {
   return { temporal: temporalCli(), opa: opaBin(), postgres: postgresBinDir(), mosquitto: mosquittoBin() };

@@ -4,6 +4,7 @@ import {
   mosquittoBin,
   opaBin,
   postgresBinDir,
+  schemathesisBin,
   temporalCli,
   ToolError,
 } from '../platform/tools.js';
@@ -14,6 +15,7 @@ const resolvers: Record<string, () => string> = {
   postgres: postgresBinDir,
   mosquitto: mosquittoBin,
   chromium: chromiumBin,
+  schemathesis: schemathesisBin,
 };
 
 const names = process.argv.slice(2);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up shared by the start and test commands: npm packages from the lockfile, then the
-# pinned tools (Temporal CLI, OPA, PostgreSQL, MQTT broker, Chromium for the browser tests), built or installed once into the cache.
+# pinned tools (Temporal CLI, OPA, PostgreSQL, MQTT broker, Chromium for the browser tests, schemathesis for the API fuzz run), built or installed once into the cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +28,7 @@ node --import tsx scripts/ensure-tools.ts opa & opa_pid=$!
 status=0
 wait "$temporal_pid" || status=1
 wait "$opa_pid" || status=1
-node --import tsx scripts/ensure-tools.ts postgres mosquitto chromium || status=1
+node --import tsx scripts/ensure-tools.ts postgres mosquitto chromium schemathesis || status=1
 if [ "$status" -ne 0 ]; then
   echo "fleetbrain: set-up failed: a required tool is missing (see the line above)" >&2
   exit 1
