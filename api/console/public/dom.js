@@ -1,4 +1,4 @@
-// DOM helpers. Text is always set with text nodes (never innerHTML), so a device-reported string
+// DOM helpers. Text is always set with text nodes (never parsed as HTML), so a device-reported string
 // such as "<img onerror=…>" is shown as the characters it is.
 
 /** h('td', {class: 'x'}, 'text', child) → element. Attributes are set with setAttribute; `on*` take functions. */
