@@ -80,7 +80,7 @@ export async function startUspRuntime(opts: UspRuntimeOptions) {
   });
   await controller.start();
   controller.onNotification(inventoryProjection(opts.pool, { log: opts.log }));
-  // Fleet health (executor/health.ts): broker or WebSocket listener up, Notify rate against its baseline.
+  // Fleet health (executor/health.ts): broker connection or WebSocket listener up.
   const notifiesPerMinute = new Map<number, number>();
   controller.onNotification(() => {
     const m = Math.floor(Date.now() / 60_000);
@@ -93,7 +93,10 @@ export async function startUspRuntime(opts: UspRuntimeOptions) {
     () => ({
       accepting: mtps.every((m) => m.isUp()),
       activeSessions: controller.pendingCount(),
-      ...rates(notifiesPerMinute),
+      informsLastMinute: rates(notifiesPerMinute).informsLastMinute,
+      // USP agents keep no periodic contact (unlike CWMP informs): a quiet minute after an onboarding
+      // wave is not an outage, so no baseline is judged; the broker/listener connection is the signal.
+      baselinePerMinute: 0,
     }),
     {
       intervalMs: opts.healthIntervalMs,
