@@ -21,9 +21,13 @@ export const RegistryEntry = z.object({
 });
 export type RegistryEntry = z.infer<typeof RegistryEntry>;
 
-/** Persistence seam: the in-memory store below, a PostgreSQL one later. */
+/**
+ * Persistence seam: the in-memory store below, or the PostgreSQL one (executor/schema-store.ts) that
+ * all processes share. `getSchema` throws on a stored schema it cannot trust (corrupt, wrong hash).
+ */
 export interface SchemaStore {
   listEntries(): Promise<RegistryEntry[]>;
+  getEntry(key: DeviceKey): Promise<RegistryEntry | undefined>;
   putEntry(entry: RegistryEntry): Promise<void>;
   getSchema(schemaId: string): Promise<CompiledSchema | undefined>;
   putSchema(schemaId: string, schema: CompiledSchema): Promise<void>;
@@ -34,6 +38,9 @@ export class MemorySchemaStore implements SchemaStore {
   private readonly schemas = new Map<string, CompiledSchema>();
   async listEntries(): Promise<RegistryEntry[]> {
     return [...this.entries.values()];
+  }
+  async getEntry(key: DeviceKey): Promise<RegistryEntry | undefined> {
+    return this.entries.get(keyString(key));
   }
   async putEntry(entry: RegistryEntry): Promise<void> {
     this.entries.set(keyString(entry.key), entry);
@@ -84,20 +91,96 @@ export type Resolution =
  * authorise writes; a nearest-version fallback (same OUI and product class) may be read but never
  * authorises a write; no schema fails every write closed.
  */
+export interface RegistryOptions {
+  /**
+   * A lookup without an exact match re-reads that key from the store at most this often (ms): a
+   * shared store may have gained the schema from another process (the executor discovers trees).
+   * 0 disables it (the in-memory default store has nothing new to offer).
+   */
+  reloadEveryMs?: number;
+  /** Where a failed background reload is reported; the key then stays unknown (fails closed). */
+  onReloadError?: (err: unknown, key: DeviceKey) => void;
+}
+
 export class SchemaRegistry {
   private readonly entries = new Map<string, RegistryEntry>();
   private readonly schemas = new Map<string, CompiledSchema>();
+  private readonly lastReload = new Map<string, number>();
+  private readonly reloadEveryMs: number;
 
-  constructor(private readonly store: SchemaStore = new MemorySchemaStore()) {}
+  constructor(
+    private readonly store: SchemaStore = new MemorySchemaStore(),
+    private readonly opts: RegistryOptions = {},
+  ) {
+    this.reloadEveryMs = opts.reloadEveryMs ?? (store instanceof MemorySchemaStore ? 0 : 5_000);
+  }
 
-  /** Loads all entries (and their schemas) from the store. */
+  /**
+   * Loads all entries (and their schemas) from the store. All or nothing: a schema the store cannot
+   * return (missing, corrupt) throws, naming the firmware, and nothing of this load is registered.
+   */
   async load(): Promise<void> {
+    const entries: RegistryEntry[] = [];
+    const schemas = new Map<string, CompiledSchema>();
     for (const e of await this.store.listEntries()) {
-      const s = await this.store.getSchema(e.schemaId);
-      if (!s) continue;
-      this.entries.set(keyString(e.key), e);
-      this.schemas.set(e.schemaId, s);
+      const s = schemas.get(e.schemaId) ?? (await this.schemaOf(e));
+      schemas.set(e.schemaId, s);
+      entries.push(e);
     }
+    for (const e of entries) this.entries.set(keyString(e.key), e);
+    for (const [id, s] of schemas) this.schemas.set(id, s);
+  }
+
+  /**
+   * Re-reads one firmware's entry from the store, at most once per `reloadEveryMs` per key (unless
+   * `force`). Returns whether an exact schema is known afterwards; throws (registering nothing) when
+   * the stored schema is missing or corrupt.
+   */
+  async reload(key: DeviceKey, opts: { force?: boolean } = {}): Promise<boolean> {
+    const k = keyString(key);
+    const now = Date.now();
+    const last = this.lastReload.get(k);
+    if (!opts.force && last !== undefined && now - last < this.reloadEveryMs) return this.entries.has(k);
+    this.lastReload.set(k, now);
+    const e = await this.store.getEntry(key);
+    if (!e) return this.entries.has(k);
+    const s = await this.schemaOf(e);
+    this.schemas.set(e.schemaId, s);
+    this.entries.set(k, e);
+    return true;
+  }
+
+  /** Awaits a (throttled) reload of every key that has no exact schema here; for async callers. */
+  async ensure(keys: Iterable<DeviceKey>): Promise<void> {
+    const seen = new Set<string>();
+    for (const key of keys) {
+      const k = keyString(key);
+      if (seen.has(k) || this.entries.has(k) || this.reloadEveryMs <= 0) continue;
+      seen.add(k);
+      await this.reload(key);
+    }
+  }
+
+  private async schemaOf(e: RegistryEntry): Promise<CompiledSchema> {
+    const who = `${e.key.oui}/${e.key.productClass}/${e.key.softwareVersion}`;
+    let s: CompiledSchema | undefined;
+    try {
+      s = await this.store.getSchema(e.schemaId);
+    } catch (err) {
+      throw new Error(`data model ${e.schemaId} of ${who} cannot be loaded: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    if (!s) throw new Error(`data model ${e.schemaId} of ${who} is registered but missing from the store`);
+    return s;
+  }
+
+  /** Starts a throttled background reload after a lookup without an exact match. */
+  private reloadInBackground(key: DeviceKey): void {
+    if (this.reloadEveryMs <= 0) return;
+    const last = this.lastReload.get(keyString(key));
+    if (last !== undefined && Date.now() - last < this.reloadEveryMs) return;
+    this.reload(key).catch((err) => this.opts.onReloadError?.(err, key));
   }
 
   /** Registers a complete schema. Callers pass only fully imported schemas (imports throw on error). */
@@ -126,6 +209,8 @@ export class SchemaRegistry {
       const schema = this.schemas.get(exact.schemaId);
       if (schema) return { match: 'exact', entry: exact, schema };
     }
+    // Sync callers get today's answer; the next lookup sees what another process registered since.
+    this.reloadInBackground(key);
     let best: { e: RegistryEntry; below: boolean } | undefined;
     for (const e of this.entries.values()) {
       if (e.key.oui !== key.oui || e.key.productClass !== key.productClass) continue;

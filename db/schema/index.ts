@@ -9,3 +9,4 @@ export * from './policy.js';
 export * from './rollout.js';
 export * from './change-request.js';
 export * from './profiles.js';
+export * from './datamodel.js';
