@@ -55,6 +55,11 @@ export const AcsConfig = z.object({
    * far from its descriptor limit (EMFILE) whatever a storm does.
    */
   maxConnections: z.number().int().positive().default(12_000),
+  /**
+   * New-session requests taken in at once (authentication, parsing, writing the Inform); beyond it
+   * new sessions get 503 too, so a request's wait stays short instead of CPEs timing out.
+   */
+  maxPendingNew: z.number().int().positive().default(500),
   sessionTimeoutMs: z.number().int().positive().default(30_000),
   maxBodyBytes: z
     .number()
@@ -148,6 +153,8 @@ export class AcsServer {
   private readonly known = new Set<string>();
   private readonly credCache = new Map<string, { deviceId: string; password: string; at: number }>();
   private server: http.Server | https.Server | null = null;
+  /** Requests for new sessions being taken in (authentication, parsing, the Inform's write). */
+  private pendingNew = 0;
   private sweeper: NodeJS.Timeout | null = null;
   private ticker: NodeJS.Timeout | null = null;
   /** Sessions completed per second (moving average), measured by the ticker. */
@@ -176,6 +183,13 @@ export class AcsServer {
   }
 
   async listen(): Promise<void> {
+    // A storm must not wait for PostgreSQL connections to be set up while the event loop is swamped
+    // (they then time out and informs are refused): open the pool's connections now and keep them.
+    const pool = this.deps.pool as pg.Pool & { options: { max?: number; idleTimeoutMillis?: number } };
+    pool.options.idleTimeoutMillis = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(pool.options.max ?? 10, 8) }, () => pool.query('SELECT 1')),
+    );
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       this.handle(req, res).catch((err) => {
         this.deps.log.error({ err }, 'ACS handler failed');
@@ -305,10 +319,31 @@ export class AcsServer {
     const byCookie = cookie ? this.sessions.get(cookie) : undefined;
     // Without a cookie, the TCP connection identifies the session (CPEs without cookie support).
     const bySocket = byCookie ? undefined : this.bySocket.get(req.socket);
-    let session = (byCookie ?? bySocket)?.ended ? undefined : (byCookie ?? bySocket);
+    const session = (byCookie ?? bySocket)?.ended ? undefined : (byCookie ?? bySocket);
 
-    // Admission control: shed new sessions cheaply, before reading or authenticating anything.
-    if (!session && this.sessions.size >= this.config.maxSessions) return this.shed(req, res);
+    // Admission control: shed new sessions cheaply, before reading or authenticating anything, when
+    // the sessions are at their limit or too many new ones are already being taken in (queueing
+    // beyond that only makes CPEs time out and come back at once).
+    if (!session) {
+      if (this.sessions.size >= this.config.maxSessions || this.pendingNew >= this.config.maxPendingNew)
+        return this.shed(req, res);
+      this.pendingNew += 1;
+      try {
+        return await this.admitted(req, res, session, bySocket);
+      } finally {
+        this.pendingNew -= 1;
+      }
+    }
+    return this.admitted(req, res, session, bySocket);
+  }
+
+  private async admitted(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    found: CwmpSession | undefined,
+    bySocket: CwmpSession | undefined,
+  ): Promise<void> {
+    let session = found;
 
     const body = await this.readBody(req);
     if (body === null) {

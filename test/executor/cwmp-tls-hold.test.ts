@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -199,5 +200,37 @@ describe('ACS over HTTPS with basic authentication', () => {
     expect(after.body).toContain('a session must start with Inform');
     cpe.close();
     await h.executor.releaseLeases('tls');
+  });
+});
+
+describe('ACS admission of new sessions being taken in', () => {
+  let h: CwmpHarness;
+  beforeAll(async () => {
+    h = await startCwmpHarness({ acs: { maxPendingNew: 1, retryAfterSeconds: 3 } });
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  it('sheds a new session with 503 + Retry-After while the limit of requests being taken in is reached', async () => {
+    const url = new URL(h.acs.url);
+    // A CPE whose Inform is still arriving (half its body sent) occupies the one slot.
+    const slow = net.connect(Number(url.port), url.hostname);
+    await new Promise<void>((r) => slow.once('connect', () => r()));
+    slow.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: 1000\r\n\r\n<soap');
+    await new Promise((r) => setTimeout(r, 200));
+    const r = await fetch(h.acs.url, { method: 'POST', body: inform(NS) });
+    expect(r.status).toBe(503);
+    expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(3);
+    await r.text();
+    slow.destroy();
+    // Once it is gone, new sessions are taken in again (challenged for credentials).
+    for (let i = 0; i < 50; i++) {
+      const again = await fetch(h.acs.url, { method: 'POST', body: inform(NS) });
+      await again.text();
+      if (again.status === 401) return;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    throw new Error('new sessions still shed after the slow request went away');
   });
 });
