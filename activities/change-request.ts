@@ -165,6 +165,7 @@ export function dbCheckPorts(
         );
         for (const x of r.rows) regionTotals[x.region] = Number(x.n);
       }
+      await (schemaFor as { ensure?: SchemaRegistry['ensure'] }).ensure?.(devices);
       return { devices, fleetSize: Number(fleet.rows[0]?.n ?? 0), regionTotals };
     },
     schemaFor,
@@ -174,11 +175,17 @@ export function dbCheckPorts(
 }
 
 /** Exact data models only: a fallback schema never authorises a write (invariant 3). */
-export function registrySchemaFor(registry: Pick<SchemaRegistry, 'resolve'>): CheckPorts['schemaFor'] {
-  return (k) => {
+export function registrySchemaFor(
+  registry: Pick<SchemaRegistry, 'resolve'> & Partial<Pick<SchemaRegistry, 'ensure'>>,
+): CheckPorts['schemaFor'] {
+  const schemaFor: CheckPorts['schemaFor'] & { ensure?: SchemaRegistry['ensure'] } = (k) => {
     const r = registry.resolve(k);
     return r.match === 'exact' ? r.schema : undefined;
   };
+  // dbCheckPorts awaits this for the resolved devices: a shared registry re-reads firmwares it does
+  // not know yet (another process may have discovered them) before the synchronous lookups.
+  if (registry.ensure) schemaFor.ensure = (keys) => registry.ensure!(keys);
+  return schemaFor;
 }
 
 /** What the plan hash covers: the exact change, how it is staged and verified, and the device ids. */

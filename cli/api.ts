@@ -13,7 +13,7 @@ import { type RolloutActor, rolloutPolicyDecider } from '../activities/rollout-p
 import type { PreparedRollout } from '../activities/rollout.js';
 import type { RolloutSpec } from '../domain/rollout/spec.js';
 import { registrySchemaFor } from '../activities/change-request.js';
-import { SchemaRegistry } from '../datamodel/registry.js';
+import { openSharedRegistry, reloadFailed } from '../executor/schema-store.js';
 
 export async function startApi(config: Config, runtime: Runtime, logger: Logger) {
   // Fails closed: a missing or broken policy bundle stops start-up, naming the file and OPA's error.
@@ -21,8 +21,8 @@ export async function startApi(config: Config, runtime: Runtime, logger: Logger)
     opaUrl: config.env.OPA_URL,
     policyDir: config.env.FLEETBRAIN_POLICY_DIR,
   });
-  const registry = new SchemaRegistry();
-  await registry.load();
+  // The shared registry: data models the executor discovered are re-read here on a lookup miss.
+  const registry = await openSharedRegistry(runtime.db.db, { onReloadError: reloadFailed(logger) });
   const server = await buildServer(
     {
       db: runtime.db,

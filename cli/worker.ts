@@ -9,20 +9,20 @@ import { createWorker, installTemporalRuntime } from '../platform/worker.js';
 import { openPolicyEngine } from '../policies/runtime.js';
 import { onShutdown, requireDatabaseUrl } from './shared.js';
 import { dbRolloutFleet, dbRolloutImages } from '../activities/rollout.js';
-import { SchemaRegistry } from '../datamodel/registry.js';
 import { registrySchemaFor } from '../activities/change-request.js';
 import { ConnectionRequester } from '../executor/cwmp/connection-request.js';
 import { createCwmpExecutor } from '../executor/cwmp/driver.js';
 import type { Executor } from '../executor/executor.js';
 import { createSchemaGate, type SchemaGate } from '../executor/schema-gate.js';
+import { openSharedRegistry, reloadFailed } from '../executor/schema-store.js';
 import { CredentialCipher } from '../executor/secrets.js';
 
 /**
  * The executor a worker's rollout activities drive. `dev` passes the ACS service's own executor
  * (same process, same discovered data models). A standalone worker queues CWMP tasks in PostgreSQL
  * for the `executor` process and wakes devices itself (connection requests need the credential key).
- * Its data-model registry starts from the stored schemas only: a write to a device whose tree only
- * the executor process discovered is refused here (fail closed) until the registry is shared.
+ * Its data-model registry is the shared PostgreSQL one: trees the executor process discovered are
+ * re-read on a lookup miss (throttled), so they reach this process too.
  */
 async function standaloneCwmpExecutor(
   db: DbHandle,
@@ -33,8 +33,7 @@ async function standaloneCwmpExecutor(
     logger.warn('FLEETBRAIN_CREDENTIAL_KEY is not set: this worker cannot drive firmware rollouts');
     return { close: () => {} };
   }
-  const registry = new SchemaRegistry();
-  await registry.load();
+  const registry = await openSharedRegistry(db.db, { onReloadError: reloadFailed(logger) });
   const cipher = CredentialCipher.fromEnv();
   const requester = new ConnectionRequester({
     pool: db.pool,
@@ -65,8 +64,8 @@ export async function startWorker(
   // and the firmware catalogue table.
   const own = extra.rolloutExecutor ? undefined : await standaloneCwmpExecutor(db, logger);
   const rolloutExecutor = extra.rolloutExecutor ?? own?.executor;
-  const changeRegistry = new SchemaRegistry();
-  await changeRegistry.load();
+  // The shared registry: data models the executor process discovered reach change requests here.
+  const changeRegistry = await openSharedRegistry(db.db, { onReloadError: reloadFailed(logger) });
   const { worker, connection } = await createWorker({
     address: config.temporal.address,
     namespace: config.temporal.namespace,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { and, eq, ne } from 'drizzle-orm';
 import { parseCompiledSchema, serializeSchema } from '../datamodel/compiled.js';
 import {
@@ -67,15 +68,16 @@ export class PgSchemaStore implements SchemaStore {
       .from(datamodelSchemas)
       .where(eq(datamodelSchemas.schemaId, schemaId));
     if (!row) return undefined;
+    // The id is the hash of the exact serialized text (zod's parse may reorder keys, so hash the text).
+    const actual = `sha256:${createHash('sha256').update(row.body).digest('hex').slice(0, 32)}`;
+    if (actual !== schemaId) {
+      throw new Error(`stored data model ${schemaId} does not match its content (hashes to ${actual})`);
+    }
     let schema: CompiledSchema;
     try {
       schema = parseCompiledSchema(row.body, { verify: true });
     } catch (err) {
       throw new Error(`stored data model ${schemaId} is not a valid compiled schema: ${brief(err)}`);
-    }
-    const actual = schemaIdOf(schema);
-    if (actual !== schemaId) {
-      throw new Error(`stored data model ${schemaId} does not match its content (hashes to ${actual})`);
     }
     return schema;
   }

@@ -1,10 +1,11 @@
-import { SchemaRegistry } from '../../datamodel/registry.js';
+import type { SchemaRegistry } from '../../datamodel/registry.js';
 import { connect } from '../../db/client.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Executor } from '../executor.js';
 import { rates, startHealthWriter } from '../health.js';
 import { WriteBatcher } from '../persist.js';
 import { createSchemaGate } from '../schema-gate.js';
+import { openSharedRegistry, reloadFailed } from '../schema-store.js';
 import { CredentialCipher } from '../secrets.js';
 import { devicesNeedingSession, expireDue } from '../task-queue.js';
 import { AcsServer, type AcsConfigInput } from './acs.js';
@@ -28,8 +29,10 @@ export async function startCwmpService(opts: {
 }): Promise<{ acs: AcsServer; executor: Executor; close(): Promise<void> }> {
   const db = connect(opts.databaseUrl, { max: 16, applicationName: 'fleetbrain-executor' });
   const cipher = opts.cipher ?? CredentialCipher.fromEnv();
-  const registry = opts.registry ?? new SchemaRegistry();
-  await registry.load();
+  // The shared (PostgreSQL) registry: trees discovered here are known to the worker and API too.
+  const registry =
+    opts.registry ?? (await openSharedRegistry(db.db, { onReloadError: reloadFailed(opts.log) }));
+  if (opts.registry) await registry.load();
   const gate = createSchemaGate(registry);
   const batcher = new WriteBatcher(db.db);
   const acs = new AcsServer({ pool: db.pool, db: db.db, batcher, gate, cipher, log: opts.log }, opts.acs);
