@@ -197,6 +197,8 @@ const bench: Benchmark = async (args) => {
         String(maxSessions),
       ]);
       const so: StormOptions = { procs: procsFor(n), sockets, deadlineMs };
+      // Whatever happens below, the ACS process does not outlive the benchmark.
+      process.once('exit', () => acs.kill());
       const ready = await ask<{ url: string }>(acs, null);
       const before = await ask<ServerStats>(acs, { cmd: 'stats' });
       const started = new Date();
@@ -218,6 +220,7 @@ const bench: Benchmark = async (args) => {
       const sps = s.ok / (s.spanMs / 1000);
       // Baseline: the same simulator against the bare protocol server.
       const bare = child(path.join(here, 'storm', 'acs-process.ts'), ['bare', '', SECRET]);
+      process.once('exit', () => bare.kill());
       const bready = await ask<{ url: string }>(bare, null);
       const b = await storm(bready.url, n, prefix, so);
       bare.send({ cmd: 'exit' });

@@ -246,6 +246,11 @@ export class SimFleet {
     const one = async (d: FleetDevice): Promise<void> => {
       for (;;) {
         await acquire();
+        // Past the deadline while waiting for a connection: give up without another attempt.
+        if (now() > deadline) {
+          release();
+          return;
+        }
         let r: SessionResult;
         try {
           r = await d.agent.session();
