@@ -86,12 +86,16 @@ export async function startUspRolloutFleet(opts: {
   // Onboarded: every agent is in the inventory with its firmware banks (dual-bank detection).
   const end = Date.now() + 300_000;
   for (;;) {
-    const r = await opts.pool.query<{ n: number }>(
-      `SELECT count(DISTINCT d.id)::int AS n FROM devices d JOIN device_parameters p ON p.device_id = d.id
-        WHERE d.protocol = 'usp' AND p.path = 'Device.DeviceInfo.SoftwareVersion'`,
-    );
-    if ((r.rows[0]?.n ?? 0) >= total) break;
-    if (Date.now() > end) throw new Error(`only ${r.rows[0]?.n} of ${total} USP agents onboarded`);
+    // A saturated machine may time a connection out: that is retried until the deadline.
+    const n = await opts.pool
+      .query<{ n: number }>(
+        `SELECT count(DISTINCT d.id)::int AS n FROM devices d JOIN device_parameters p ON p.device_id = d.id
+          WHERE d.protocol = 'usp' AND p.path = 'Device.DeviceInfo.SoftwareVersion'`,
+      )
+      .then((r) => r.rows[0]?.n ?? 0)
+      .catch(() => -1);
+    if (n >= total) break;
+    if (Date.now() > end) throw new Error(`only ${n} of ${total} USP agents onboarded`);
     await new Promise((r2) => setTimeout(r2, 250));
   }
   let up = true;
