@@ -141,7 +141,7 @@ async function finishEvents(h: DbHandle, st: State, parallel: number): Promise<n
 }
 
 /** The 18 shapes, in its order, as the DSL a question translates to. */
-function shapes(now: Date): Array<[string, unknown]> {
+export function shapes(now: Date): Array<[string, unknown]> {
   const week = 7 * DAY_S;
   const notSeen = { lastContact: { notSeenForIntervals: 3 } };
   return [

@@ -23,6 +23,11 @@ export interface CompileContext {
   /** "Now" for relative conditions; bound as a parameter so a resolution is reproducible. */
   now: Date;
   catalog?: ParameterCatalog;
+  /**
+   * The predicate is evaluated once per device row (e.g. inside an aggregate over the whole fleet)
+   * rather than used to find devices: prefer plain row expressions to index-driven id subqueries.
+   */
+  perRow?: boolean;
 }
 
 const col = (name: string) => sql.raw(`d."${name}"`);
@@ -174,7 +179,7 @@ function paramValueCondition(c: ParamCondition, type: ParamType): SQL {
   }
 }
 
-function lastContactPredicate(c: LastContactCondition, now: Date): SQL {
+function lastContactPredicate(c: LastContactCondition, now: Date, perRow: boolean): SQL {
   const lc = c.lastContact;
   const nowP = sql`${now.toISOString()}::timestamptz`;
   if ('seenWithinSeconds' in lc) {
@@ -183,6 +188,11 @@ function lastContactPredicate(c: LastContactCondition, now: Date): SQL {
   if ('notSeenForSeconds' in lc) {
     return sql`(d."last_contact_at" is null or d."last_contact_at" < ${nowP} - make_interval(secs => ${lc.notSeenForSeconds}))`;
   }
+  // Per row, the same condition as the id subquery below (never seen, or silent for n of its intervals);
+  // inside an aggregate over a million rows the subquery would be rescanned per row.
+  if (perRow)
+    return sql`(d."last_contact_at" is null or (d."periodic_inform_interval_s" is not null
+      and d."last_contact_at" < ${nowP} - make_interval(secs => d."periodic_inform_interval_s" * ${lc.notSeenForIntervals}::float8)))`;
   return sql`d."id" in (${notSeenForIntervalsIds(lc.notSeenForIntervals, nowP)})`;
 }
 
@@ -267,7 +277,7 @@ export function compileWhere(s: Selector, ctx: CompileContext): SQL {
   if ('not' in s) return sql`not coalesce(${compileWhere(s.not, ctx)}, false)`;
   if ('field' in s) return fieldPredicate(s);
   if ('param' in s) return paramPredicate(s, ctx.catalog);
-  if ('lastContact' in s) return lastContactPredicate(s, ctx.now);
+  if ('lastContact' in s) return lastContactPredicate(s, ctx.now, ctx.perRow ?? false);
   return eventPredicate(s, ctx.now);
 }
 

@@ -183,3 +183,30 @@ describe('fleet query compiler vs hand-written SQL', () => {
     ).toThrow(QueryError);
   });
 });
+
+describe('offline share per row', () => {
+  it('agrees with the selector on never-seen devices, other intervals and an unknown interval', async () => {
+    // Last in the file: it changes the seeded fleet.
+    await h.db.execute(sql`update devices set last_contact_at = null where id = 'D001'`);
+    await h.db.execute(sql`update devices set periodic_inform_interval_s = 300,
+      last_contact_at = ${nowP}::timestamptz - interval '10 minutes' where id = 'D002'`);
+    await h.db.execute(sql`update devices set periodic_inform_interval_s = 300,
+      last_contact_at = ${nowP}::timestamptz - interval '20 minutes' where id = 'D003'`);
+    await h.db.execute(sql`update devices set periodic_inform_interval_s = null where id = 'D004'`);
+    const offline = { lastContact: { notSeenForIntervals: 3 } };
+    const perOlt = await run({ measure: { share: offline }, groupBy: ['olt'] });
+    for (const row of perOlt.rows) {
+      const olt = row.key.olt as string;
+      const where = { field: 'olt', op: 'eq', value: olt };
+      const all = (await run({ where, measure: 'count' })).rows[0]?.value ?? 0;
+      const off = (await run({ where: { and: [where, offline] }, measure: 'count' })).rows[0]?.value ?? 0;
+      expect(row.value).toBeCloseTo(off / all, 12);
+    }
+    // D001 (never seen) and D003 (4 intervals silent) are offline; D002 (2 intervals) and D004 are not.
+    const ids = await run({ where: offline, measure: 'count', groupBy: ['device'] });
+    const offIds = ids.rows.map((r) => r.key.device);
+    expect(offIds).toEqual(expect.arrayContaining(['D001', 'D003']));
+    expect(offIds).not.toContain('D002');
+    expect(offIds).not.toContain('D004');
+  });
+});

@@ -4,7 +4,7 @@ import { compileWhere } from './compile.js';
 import type { DbOrTx } from './db.js';
 import { FIELDS } from './fields.js';
 import type { GroupKey, Query } from './query.js';
-import { readOnly } from './resolve.js';
+import { countDevices, readOnly } from './resolve.js';
 
 /**
  * Compiles a parsed query to one parameterised SELECT over `devices d` (joined to the parameter or event
@@ -52,7 +52,7 @@ export function compileQuery(q: Query, opts: QueryRunOptions = {}): SQL {
   const m = q.measure;
   if (m === 'count') value = sql`count(*)::float8`;
   else if ('share' in m)
-    value = sql`avg(case when ${compileWhere(m.share, ctx)} then 1.0 else 0.0 end)::float8`;
+    value = sql`avg(case when ${compileWhere(m.share, { ...ctx, perRow: true })} then 1.0 else 0.0 end)::float8`;
   else if ('events' in m) {
     const e = m.events;
     const extra: SQL[] = [];
@@ -99,6 +99,16 @@ export function compileQuery(q: Query, opts: QueryRunOptions = {}): SQL {
 export async function runQuery(db: DbOrTx, q: Query, opts: QueryRunOptions = {}): Promise<QueryResult> {
   const cap = opts.rowCap ?? 1000;
   const want = Math.min(q.limit ?? cap, cap);
+  // A plain count is the selector's count, which reads the cheapest source (an index, or the
+  // parameter rows alone) instead of joining every device.
+  if (q.measure === 'count' && q.groupBy.length === 0) {
+    const n = await countDevices(db, q.where, {
+      now: opts.now ?? new Date(),
+      ...(opts.catalog ? { catalog: opts.catalog } : {}),
+      statementTimeoutMs: opts.statementTimeoutMs ?? 10_000,
+    });
+    return { rows: [{ key: {}, value: n }], truncated: false };
+  }
   const rows = await readOnly(db, opts.statementTimeoutMs ?? 10_000, async (tx) => {
     const r = await tx.execute<Record<string, string | number | null>>(compileQuery(q, opts));
     return r.rows;
