@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registrySchemaFor } from '../../activities/change-request.js';
+import { dbCheckPorts, registrySchemaFor } from '../../activities/change-request.js';
 import { loadCoreSchema, serializeSchema } from '../../datamodel/compiled.js';
 import { SchemaRegistry } from '../../datamodel/registry.js';
 import { connect } from '../../db/client.js';
@@ -96,6 +96,30 @@ describe('shared data-model registry (PostgreSQL)', () => {
     await new Promise((r) => setTimeout(r, 5));
     await quick.ensure([key2]);
     expect(quick.resolve(key2).match).toBe('exact');
+  });
+
+  it('change-request checks over PostgreSQL await the reload for the firmwares they target', async () => {
+    const key = keyOf('6.0.0');
+    await db.db.execute(
+      sql`insert into devices (id, oui, product_class, serial_number, software_version, protocol) values
+        ('00D09E-HGW-500-CR1', '00D09E', 'HGW-500', 'CR1', '6.0.0', 'cwmp'),
+        ('00D09E-HGW-500-CR2', '00D09E', 'HGW-500', 'CR2', '6.0.0', 'cwmp')`,
+    );
+    // The API's registry, opened before the executor discovered firmware 6.0.0.
+    const api = await openSharedRegistry(db.db, { reloadEveryMs: 1 });
+    const ports = dbCheckPorts(db.db, registrySchemaFor(api), async () => {
+      throw new Error('policy not needed here');
+    });
+    const selector = { field: 'softwareVersion', op: 'eq', value: '6.0.0' } as const;
+    const first = await ports.resolve(selector as never);
+    expect(first.devices).toHaveLength(2);
+    expect(ports.schemaFor(first.devices[0]!)).toBeUndefined(); // not discovered yet: fails closed
+
+    await createSchemaGate(await openSharedRegistry(db.db)).registerDiscovered(key, names);
+    await new Promise((r) => setTimeout(r, 5));
+    const again = await ports.resolve(selector as never);
+    expect(ports.schemaFor(again.devices[0]!)).toBeDefined(); // first lookup after resolve: exact
+    expect(api.resolve(key).match).toBe('exact');
   });
 
   it('writes are idempotent: the same schema and entry registered twice store one row each', async () => {
