@@ -10,6 +10,7 @@ import { type RolloutStack, startCwmpFleet, startRolloutStack } from '../support
 
 const MINUTE_MS = 1000;
 const FLEET = 5000;
+const ACTIVE = 800;
 let stack: RolloutStack;
 
 beforeAll(async () => {
@@ -19,11 +20,19 @@ beforeAll(async () => {
       startCwmpFleet({
         databaseUrl: db.url,
         pool: db.pool,
-        count: FLEET,
-        models: ['hgw500', 'gw98'],
-        periodicIntervalS: 20,
-        // The bad image bricks a tenth of the HGW-500s that install it.
-        outcomes: { 'hgw500@3.0.0': { success: 0.9, brick: 0.1 } },
+        groups: [
+          // The rollout cohorts: HGW-500 (dual bank) and GW98 (single bank), informing every 30 s.
+          { serialPrefix: 'ACT', count: ACTIVE, models: ['hgw500', 'gw98'], periodicIntervalS: 30 },
+          // The rest of the fleet, every 10 minutes (what one ACS on a loaded CI box carries).
+          {
+            serialPrefix: 'BG',
+            count: FLEET - ACTIVE,
+            models: ['hgw500', 'gw98', 'ontx1'],
+            periodicIntervalS: 600,
+          },
+        ],
+        // The bad image bricks a quarter of the HGW-500s that install it.
+        outcomes: { 'hgw500@3.0.0': { success: 0.75, brick: 0.25 } },
         images: [
           { model: 'hgw500', version: '2.1.0', from: [] },
           { model: 'hgw500', version: '2.2.0', from: ['2.1.0'] },
@@ -33,7 +42,7 @@ beforeAll(async () => {
         ],
       }),
   });
-}, 240_000);
+}, 420_000);
 afterAll(async () => {
   await stack?.close();
 }, 60_000);
@@ -52,11 +61,12 @@ function spec(image: string, cohortSel: unknown, extra: Partial<RolloutSpecInput
     image,
     cohort: cohortSel,
     waves: { kind: 'steps', steps: [{ percent: 10 }, { percent: 40 }, { percent: 100 }] },
-    rateCaps: { perMinute: 6000 },
+    rateCaps: { perMinute: 1200 },
     gate: { theta: 0.01, hardCeilingBricked: 500, decisionDeadlineMinutes: 100_000 },
-    outcomeTimeoutMinutes: 10,
+    // Longer than 1.5 periodic intervals: a device silent that long is silent, not between informs.
+    outcomeTimeoutMinutes: 50,
     soakMinutes: 0,
-    minStratumSize: 50,
+    minStratumSize: 20,
     approvals: { beforeStart: false },
     notifications: [{ url: stack.hookUrl, events: ['halt', 'pause', 'complete'] }],
     ...extra,
@@ -89,29 +99,35 @@ const noSecondDownload = () => {
 describe(`firmware rollout end to end (CWMP ACS, ${FLEET} simulated CPEs, Temporal, PostgreSQL)`, () => {
   it('a good image completes every wave, one Download per device', async () => {
     const id = `e2e-good-${Date.now()}`;
-    const handle = await start(id, spec('2.2.0', cohort('HGW-500', ['SIM0000', 'SIM0001'])));
+    const handle = await start(id, spec('2.2.0', cohort('HGW-500', ['ACT00000', 'ACT00001'])));
     const result = await handle.result();
     expect(result.reasons).toEqual(['every wave concluded']);
     expect(result.status).toBe('completed');
     const p = await handle.query(progressQuery);
     const dispatched = p.waves.reduce((n, w) => n + w.dispatched, 0);
-    expect(dispatched).toBe(1000);
+    expect(dispatched).toBe(100);
     const totals = p.waves.flatMap((w) => Object.values(w.perStratum));
     expect(totals.reduce((n, c) => n + c.brick, 0)).toBe(0);
-    expect(totals.reduce((n, c) => n + c.success, 0)).toBeGreaterThan(950);
+    console.log('good image outcomes', JSON.stringify(p.waves.map((w) => w.perStratum)));
+    // Outcomes seen during a dip of the inform rate are `unknown` (excluded), never bricks.
+    expect(totals.reduce((n, c) => n + c.success + c.unknown, 0)).toBe(100);
     // The inventory saw the devices come back on the new image.
     const on = await stack.db.pool.query<{ n: number }>(
       `select count(*)::int as n from devices where product_class = 'HGW-500' and software_version = '2.2.0'`,
     );
-    expect(on.rows[0]!.n).toBeGreaterThan(950);
+    expect(on.rows[0]!.n).toBeGreaterThan(95);
     expect(stack.hooks.some((h) => h.event === 'complete' && h.body.rolloutId === id)).toBe(true);
     noSecondDownload();
   }, 180_000);
 
   it('a bad image is halted in the first wave, rolled back, reported with its numbers; the webhook gets the halt', async () => {
     const id = `e2e-bad-${Date.now()}`;
-    const handle = await start(id, spec('3.0.0', cohort('HGW-500', ['SIM0002', 'SIM0003'])));
+    const handle = await start(
+      id,
+      spec('3.0.0', cohort('HGW-500', ['ACT00002', 'ACT00003', 'ACT00004', 'ACT00005'])),
+    );
     const result = await handle.result();
+    console.log('bad image', JSON.stringify({ result, gate: (await handle.query(progressQuery)).lastGate }));
     expect(result.status).toBe('aborted');
     expect(result.haltedStrata.length).toBeGreaterThan(0);
     expect(result.waves[0]!.state).toBe('halted');
@@ -131,33 +147,32 @@ describe(`firmware rollout end to end (CWMP ACS, ${FLEET} simulated CPEs, Tempor
 
   it('an ACS outage mid-wave pauses the rollout and counts no bricks; it completes after recovery', async () => {
     const id = `e2e-outage-${Date.now()}`;
-    const handle = await start(id, spec('5.0.2', cohort('GW98', ['SIM0000', 'SIM0001', 'SIM0002'])));
+    const handle = await start(
+      id,
+      spec('5.0.2', cohort('GW98', ['ACT00000', 'ACT00001', 'ACT00002', 'ACT00003'])),
+    );
+    // Mid-wave: the second wave went out and its outcomes are being observed. (An outage while a
+    // dispatch activity runs keeps that activity retrying; the pause comes at the wave's next look.)
     await expect
-      .poll(async () => (await handle.query(progressQuery)).waves[1]?.dispatched ?? 0, {
-        timeout: 90_000,
+      .poll(async () => (await handle.query(progressQuery)).waves[1]?.state, {
+        timeout: 120_000,
         interval: 200,
       })
-      .toBeGreaterThan(0);
+      .toBe('observing');
     await stack.fleet.outage();
-    await expect
-      .poll(async () => (await handle.query(progressQuery)).status, { timeout: 60_000, interval: 500 })
-      .toBe('paused');
-    const paused = await handle.query(progressQuery);
-    expect(paused.pauseReasons).toContain('infrastructure unhealthy');
-    // Longer than the outcome timeout: without the health history these would be declared bricks.
-    await new Promise((r) => setTimeout(r, 12 * MINUTE_MS));
-    await stack.fleet.recover();
-    await expect
-      .poll(
-        async () =>
-          (await handle.query(progressQuery)).lastGate?.reasons.includes('infrastructure unhealthy'),
-        {
-          timeout: 60_000,
-          interval: 1000,
-        },
-      )
-      .toBeDefined();
-    await new Promise((r) => setTimeout(r, 6_000)); // fresh health rows after the restart
+    try {
+      await expect
+        .poll(async () => (await handle.query(progressQuery)).status, { timeout: 60_000, interval: 500 })
+        .toBe('paused');
+      const paused = await handle.query(progressQuery);
+      expect(paused.pauseReasons).toContain('infrastructure unhealthy');
+      // Longer than the outcome timeout: without the health history these would be declared bricks.
+      await new Promise((r) => setTimeout(r, 52 * MINUTE_MS));
+    } finally {
+      await stack.fleet.recover();
+    }
+    // The restarted executor writes a fresh health row; then an operator resumes.
+    await new Promise((r) => setTimeout(r, 8_000));
     await handle.executeUpdate(controlUpdate, {
       args: [{ requestId: `${id}-resume`, action: 'resume', by: 'bob' }],
     });
@@ -168,20 +183,16 @@ describe(`firmware rollout end to end (CWMP ACS, ${FLEET} simulated CPEs, Tempor
     expect(result.status).toBe('completed');
     expect(stack.hooks.some((h) => h.event === 'pause' && h.body.rolloutId === id)).toBe(true);
     noSecondDownload();
-  }, 240_000);
+  }, 300_000);
 
   it('a worker killed mid-wave resumes on a new worker; no device receives a second Download', async () => {
     const id = `e2e-kill-${Date.now()}`;
     const handle = await start(
       id,
-      spec('5.0.2', cohort('GW98', ['SIM0003', 'SIM0004']), { rateCaps: { perMinute: 1200 } }),
+      spec('5.0.2', cohort('GW98', ['ACT00004', 'ACT00005', 'ACT00006', 'ACT00007']), {
+        rateCaps: { perMinute: 300 },
+      }),
     );
-    await expect
-      .poll(async () => (await handle.query(progressQuery)).waves[1]?.dispatched ?? 0, {
-        timeout: 90_000,
-        interval: 200,
-      })
-      .toBeGreaterThanOrEqual(0);
     await expect
       .poll(async () => (await handle.query(progressQuery)).waves[1]?.state, {
         timeout: 90_000,
@@ -196,7 +207,7 @@ describe(`firmware rollout end to end (CWMP ACS, ${FLEET} simulated CPEs, Tempor
     expect(result.status).toBe('completed');
     const after = [...stack.fleet.downloads().values()].reduce((a, b) => a + b, 0);
     expect(after).toBeGreaterThan(before);
-    expect(result.waves.reduce((n, w) => n + w.dispatched, 0)).toBe(1000);
+    expect(result.waves.reduce((n, w) => n + w.dispatched, 0)).toBe(200);
     noSecondDownload();
   }, 180_000);
 });

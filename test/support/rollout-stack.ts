@@ -43,12 +43,22 @@ export interface FleetDriver {
 const log = createLogger({ name: 'e2e', level: 'warn' });
 
 /** The CWMP fleet: the real ACS (digest auth) and a simulated fleet in this process. */
-export async function startCwmpFleet(opts: {
-  databaseUrl: string;
-  pool: import('pg').Pool;
+export interface SimGroup {
+  /** Serial prefix of the group's CPEs (their serials are prefix + 7 digits). */
+  serialPrefix: string;
   count: number;
   models: string[];
   periodicIntervalS: number;
+}
+
+export async function startCwmpFleet(opts: {
+  databaseUrl: string;
+  pool: import('pg').Pool;
+  /**
+   * Groups of CPEs with their own periodic interval: rollout cohorts inform often (a device's
+   * silence through the outcome timeout must mean something), the rest of the fleet less often.
+   */
+  groups: SimGroup[];
   outcomes: OutcomeTable;
   /** Images for the catalogue: model key, version, versions it may replace. */
   images: Array<{ model: string; version: string; from: string[] }>;
@@ -75,21 +85,27 @@ export async function startCwmpFleet(opts: {
   };
   // Spread the CPEs' sessions over several loopback source addresses (ulimit, ephemeral ports).
   const localAddresses = Array.from({ length: 8 }, (_, i) => `127.0.${10 + i}.1`);
-  const sim = new SimFleet({
-    acsUrl: svc.acs.url,
-    count: opts.count,
-    models: opts.models,
-    periodicIntervalS: opts.periodicIntervalS,
-    jitter: 0.5,
-    nat: { none: 1 },
-    outcomes: opts.outcomes,
-    seed: 7,
-    secret: 'e2e',
-    localAddresses,
-  });
-  await sim.start();
+  const sims: SimFleet[] = [];
+  for (const [i, g] of opts.groups.entries()) {
+    const sim = new SimFleet({
+      acsUrl: svc.acs.url,
+      count: g.count,
+      models: g.models,
+      periodicIntervalS: g.periodicIntervalS,
+      jitter: 0.5,
+      nat: { none: 1 },
+      outcomes: opts.outcomes,
+      seed: 7 + i,
+      secret: 'e2e',
+      serialPrefix: g.serialPrefix,
+      localAddresses,
+    });
+    await sim.start();
+    sims.push(sim);
+  }
+  const devices = sims.flatMap((x) => x.devices);
   const counts = new Map<string, number>();
-  for (const d of sim.devices) {
+  for (const d of devices) {
     const a = d.agent;
     const answer = a.answer.bind(a);
     // Count what reached the device, at the device: the test's ground truth for "second Download".
@@ -101,7 +117,7 @@ export async function startCwmpFleet(opts: {
   await provisionCredentials(
     opts.pool,
     cipher,
-    sim.devices.map((d) => ({
+    devices.map((d) => ({
       deviceId: d.agent.device.id,
       username: d.username,
       password: d.password,
@@ -110,10 +126,13 @@ export async function startCwmpFleet(opts: {
     })),
   );
   // First contact (bootstrap, discovery of each model's tree), then periodic informs.
-  const first = await sim.storm({ concurrency: 300, retryScale: 0.02, deadlineMs: 120_000 });
-  if (first.ok < opts.count)
-    throw new Error(`only ${first.ok} of ${opts.count} CPEs completed first contact`);
-  sim.startPeriodic();
+  for (const sim of sims) {
+    const first = await sim.storm({ concurrency: 200, retryScale: 0.02, deadlineMs: 300_000 });
+    if (first.ok < sim.devices.length)
+      throw new Error(`only ${first.ok} of ${sim.devices.length} CPEs completed first contact`);
+  }
+  for (const sim of sims) sim.startPeriodic();
+  const sim = sims[0]!;
   return {
     name: 'cwmp',
     executor,
@@ -149,7 +168,7 @@ export async function startCwmpFleet(opts: {
       up = true;
     },
     async close() {
-      await sim.stop();
+      for (const x of sims) await x.stop();
       if (up) await svc.close();
     },
   };
@@ -210,7 +229,9 @@ export async function startRolloutStack(opts: {
         workerId: `e2e-${randomUUID().slice(0, 8)}`,
         db: db.db,
         rolloutExecutor: fleet.executor,
-        rolloutFleet: dbRolloutFleet(db.db, { healthBucketMs: opts.minuteMs, maxRowAgeMs: 12_000 }),
+        // Health-history buckets of 15 s: on a loaded box this one process (ACS, CPEs, worker) stalls
+        // for seconds; shorter buckets read such stalls as outages and turn bricks into `unknown`.
+        rolloutFleet: dbRolloutFleet(db.db, { healthBucketMs: 15 * opts.minuteMs, maxRowAgeMs: 12_000 }),
         rolloutImages: dbRolloutImages(db.db),
         rolloutMinuteMs: opts.minuteMs,
       },
