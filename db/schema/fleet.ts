@@ -148,7 +148,9 @@ export const deviceEvents = pgTable(
   (t) => [
     primaryKey({ columns: [t.at, t.id] }),
     index('device_events_device_at_idx').on(t.deviceId, t.at),
-    index('device_events_kind_at_idx').on(t.kind, t.at),
+    // Ends in the device id so that event-window counts per device ("more than 3 reboots in 7 days")
+    // are index-only scans instead of one heap page per event.
+    index('device_events_kind_at_device_idx').on(t.kind, t.at, t.deviceId),
   ],
 );
 
