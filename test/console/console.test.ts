@@ -1,0 +1,345 @@
+/**
+ * The operator console in a real browser (Debian's Chromium, headless, through playwright-core)
+ * against the real API listening on a port, over the real stack: PostgreSQL, the Temporal dev
+ * server with a worker, the CWMP ACS and a small simulated CPE fleet. Sign in, approve a proposal as
+ * a second user, ask a fleet question (an authored local model), watch a bad-image rollout halt and
+ * roll back live, open a device whose reported strings are hostile, check the audit chain.
+ * Screenshots of each page go to test-results/console/.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildServer } from '../../api/server.js';
+import { rolloutSpecSchema } from '../../domain/rollout/spec.js';
+import { upsertDevices } from '../../fleet/devices.js';
+import { createLlm, type Llm } from '../../planner/llm.js';
+import { chromiumBin } from '../../platform/tools.js';
+import { approvalDemo } from '../../workflows/approvalDemo.js';
+import { firmwareRollout } from '../../workflows/firmwareRollout.js';
+import { createTestIdentity } from '../support/auth.js';
+import { type RolloutStack, startCwmpFleet, startRolloutStack } from '../support/rollout-stack.js';
+
+const MINUTE_MS = 1000;
+const SHOTS = path.resolve('test-results/console');
+const HOSTILE = '<img src=x onerror="window.__xss=1">';
+const QUESTION = 'how many gateways per firmware version';
+
+type Who = Awaited<ReturnType<typeof createTestIdentity>>;
+let stack: RolloutStack;
+let server: Awaited<ReturnType<typeof buildServer>>;
+let model: HttpServer;
+let browser: Browser;
+let base: string;
+let alice: Who; // operator + approver: proposes
+let bob: Who; // approver + operator: the second pair of eyes
+let root: Who; // admin: audit verification
+const pageErrors: string[] = [];
+
+/** A local OpenAI-compatible server with one AUTHORED reply: it tests the console and route, not a model. */
+async function startAuthoredModel(): Promise<{ server: HttpServer; llm: Llm }> {
+  const s = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+      messages: Array<{ role: string; content: string }>;
+    };
+    const q = body.messages.find((m) => m.role === 'user')?.content ?? '';
+    const reply = {
+      kind: 'query',
+      query: {
+        where: { field: 'productClass', op: 'eq', value: 'HGW-500' },
+        measure: 'count',
+        groupBy: ['softwareVersion'],
+      },
+    };
+    const hit = q.includes(QUESTION);
+    res.writeHead(hit ? 200 : 404, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify(
+        hit
+          ? {
+              id: 'authored',
+              object: 'chat.completion',
+              created: 0,
+              model: 'authored-fixture',
+              choices: [
+                {
+                  index: 0,
+                  finish_reason: 'stop',
+                  message: { role: 'assistant', content: JSON.stringify(reply) },
+                },
+              ],
+              usage: { prompt_tokens: 100, completion_tokens: 20, total_tokens: 120 },
+            }
+          : { error: { message: 'no authored reply', type: 'fixture_miss' } },
+      ),
+    );
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const llm = createLlm({
+    baseUrl: `http://127.0.0.1:${(s.address() as AddressInfo).port}/v1`,
+    apiKey: 'fixture',
+    model: 'authored-fixture',
+  });
+  if ('kind' in llm) throw new Error(llm.reason);
+  return { server: s, llm };
+}
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  stack = await startRolloutStack({
+    minuteMs: MINUTE_MS,
+    makeFleet: (db) =>
+      startCwmpFleet({
+        databaseUrl: db.url,
+        pool: db.pool,
+        // CON000xx–CON001xx are the cohort; the other HGW-500s are its concurrent control group (same
+        // stratum, not upgraded): silence is evidence of a brick only when the controls keep talking.
+        groups: [{ serialPrefix: 'CON', count: 400, models: ['hgw500'], periodicIntervalS: 30 }],
+        // The bad image bricks half of the devices that install it.
+        outcomes: { 'hgw500@3.0.0': { success: 0.5, brick: 0.5 } },
+        images: [
+          { model: 'hgw500', version: '2.1.0', from: [] },
+          { model: 'hgw500', version: '3.0.0', from: ['2.1.0'] },
+        ],
+      }),
+  });
+  const m = await startAuthoredModel();
+  model = m.server;
+  server = await buildServer({
+    db: stack.db,
+    temporal: { client: stack.client, namespace: 'default', taskQueue: stack.taskQueue },
+    readiness: [],
+    auth: {},
+    llm: m.llm,
+    // Only the read and control routes are used here; rollouts are started through Temporal below.
+    rollouts: {
+      prepare: () => Promise.reject(new Error('not used by this test')),
+      decide: () => Promise.reject(new Error('not used by this test')),
+      ssePollMs: 500,
+    },
+  });
+  await server.listen({ port: 0, host: '127.0.0.1' });
+  base = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
+  alice = await createTestIdentity(stack.db.db, 'alice', ['operator', 'approver']);
+  bob = await createTestIdentity(stack.db.db, 'bob', ['operator', 'approver']);
+  root = await createTestIdentity(stack.db.db, 'root', ['admin']);
+  // A device whose reported strings are markup: the console must show them as text.
+  await upsertDevices(stack.db.db, [
+    {
+      id: 'HOSTILE-1',
+      oui: '00D09E',
+      serialNumber: 'HOSTILE1',
+      protocol: 'cwmp',
+      productClass: HOSTILE,
+      modelName: HOSTILE,
+      softwareVersion: '1.0',
+      lastContactAt: new Date(),
+      periodicInformIntervalS: 300,
+    },
+  ]);
+  browser = await chromium.launch({
+    executablePath: chromiumBin(),
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}, 300_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  await new Promise<void>((r) => (model ? model.close(() => r()) : r()));
+  await stack?.close();
+}, 60_000);
+
+/** A fresh browser context (its own sessionStorage) signed in through the sign-in page. */
+async function signedIn(who: Who, shot?: string): Promise<Page> {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  // Script errors in the console (CSP violations included) fail the test after it (afterEach).
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(`${base}/console`);
+  await page.waitForSelector('#signin-form');
+  await page.fill('input[name=token]', who.token);
+  if (shot) await page.screenshot({ path: path.join(SHOTS, shot) });
+  await page.click('#signin-form button[type=submit]');
+  await page.waitForSelector('#inbox');
+  expect(await page.textContent('#who')).toContain(who.principal.name);
+  return page;
+}
+
+afterEach(() => {
+  expect(pageErrors.splice(0)).toEqual([]);
+});
+
+describe('operator console in Chromium', () => {
+  it('refuses a wrong token and keeps a good one for the tab only', async () => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    await page.goto(`${base}/console/`);
+    await page.fill('input[name=token]', 'fbt_not-a-real-token');
+    await page.click('#signin-form button[type=submit]');
+    await page.waitForSelector('.error');
+    expect(await page.textContent('.error')).toContain('unknown, revoked or expired');
+    expect(await page.evaluate("sessionStorage.getItem('fleetbrain.token')")).toBeNull();
+    await ctx.close();
+    const ok = await signedIn(alice, '01-sign-in.png');
+    expect(await ok.evaluate("sessionStorage.getItem('fleetbrain.token')")).toBe(alice.token);
+    expect(await ok.evaluate('localStorage.length')).toBe(0);
+    await ok.context().close();
+  });
+
+  it('a second user approves a proposal; the proposer cannot', async () => {
+    const workflowId = `console-demo-${randomUUID()}`;
+    const handle = await stack.client.workflow.start(approvalDemo, {
+      taskQueue: stack.taskQueue,
+      workflowId,
+      args: [
+        {
+          proposer: { id: alice.principal.id, name: alice.principal.name, kind: alice.principal.kind },
+          plan: { spec: { firmware: '3.0.0' }, deviceIds: ['cpe-1', 'cpe-2'] },
+          requiredApprovals: 1,
+          windowMs: 120_000,
+        },
+      ],
+    });
+    // The inbox row is written by an activity.
+    await expect
+      .poll(
+        async () =>
+          (await server.inject({ url: `/approvals/${workflowId}/plan`, headers: bob.headers })).statusCode,
+        {
+          timeout: 30_000,
+        },
+      )
+      .toBe(200);
+
+    const proposer = await signedIn(alice);
+    await proposer.goto(`${base}/console/#/approvals/${workflowId}/plan`);
+    await proposer.waitForSelector('#four-eyes');
+    expect(await proposer.locator('#approve').count()).toBe(0);
+    expect(await proposer.textContent('main')).toContain('someone else must approve it');
+    await proposer.context().close();
+
+    const page = await signedIn(bob);
+    const link = page.locator(`#inbox a[href="#/approvals/${workflowId}/plan"]`);
+    await link.waitFor();
+    await page.screenshot({ path: path.join(SHOTS, '02-approvals-inbox.png') });
+    await link.click();
+    await page.waitForSelector('#decide');
+    // The four-eyes rules and the subject come before the decision.
+    const order = await page.evaluate<string[]>(
+      "[...document.querySelectorAll('main section')].map((s) => s.id).filter(Boolean)",
+    );
+    expect(order.indexOf('four-eyes')).toBeLessThan(order.indexOf('diff'));
+    expect(order.indexOf('diff')).toBeLessThan(order.indexOf('decide'));
+    await page.fill('textarea[name=comment]', 'looks right');
+    await page.click('#approve');
+    await page.waitForSelector('#decision-result .ok');
+    expect(await page.textContent('#decision-result')).toContain('Status approved');
+    await page.screenshot({ path: path.join(SHOTS, '03-approval-approved.png') });
+    await handle.result();
+    await page.context().close();
+  }, 90_000);
+
+  it('asks a fleet question and shows the DSL beside the rows', async () => {
+    const page = await signedIn(bob);
+    await page.goto(`${base}/console/#/fleet`);
+    await page.fill('input[name=question]', QUESTION);
+    await page.click('#ask-form button[type=submit]');
+    await page.waitForSelector('#answer-rows');
+    expect(await page.textContent('#dsl')).toContain('"softwareVersion"');
+    expect(await page.textContent('#dsl')).toContain('Translated by the model');
+    expect(await page.textContent('#answer-rows')).toContain('2.1.0');
+    await page.screenshot({ path: path.join(SHOTS, '04-fleet-question.png'), fullPage: true });
+    await page.context().close();
+  }, 60_000);
+
+  it('shows hostile device-reported strings as text, never as markup', async () => {
+    const page = await signedIn(bob);
+    await page.goto(`${base}/console/#/devices/HOSTILE-1`);
+    await page.waitForSelector('#inventory');
+    expect(await page.textContent('#inventory')).toContain(HOSTILE);
+    expect(await page.locator('main img').count()).toBe(0);
+    expect(await page.evaluate('window.__xss')).toBeUndefined();
+    await page.screenshot({ path: path.join(SHOTS, '05-device.png'), fullPage: true });
+    await page.context().close();
+  });
+
+  it('watches a bad-image rollout halt and roll back, live', async () => {
+    const id = `console-bad-${Date.now()}`;
+    const spec = rolloutSpecSchema.parse({
+      name: 'console bad image',
+      image: '3.0.0',
+      cohort: {
+        and: [
+          { field: 'productClass', op: 'eq', value: 'HGW-500' },
+          { or: ['CON00000', 'CON00001'].map((p) => ({ field: 'serialNumber', op: 'prefix', value: p })) },
+        ],
+      },
+      waves: { kind: 'steps', steps: [{ percent: 40 }, { percent: 100 }] },
+      rateCaps: { perMinute: 1200 },
+      // The backstop (3 bricks) halts even when a loaded machine slows the statistics down.
+      gate: { theta: 0.01, hardCeilingBricked: 3, decisionDeadlineMinutes: 100_000 },
+      outcomeTimeoutMinutes: 50,
+      soakMinutes: 0,
+      minStratumSize: 20,
+      approvals: { beforeStart: false },
+      notifications: [],
+    });
+    await stack.client.workflow.start(firmwareRollout, {
+      taskQueue: stack.taskQueue,
+      workflowId: id,
+      args: [
+        {
+          rolloutId: id,
+          spec,
+          seed: id,
+          proposer: { id: alice.principal.id, kind: 'user' } as never,
+          requiredApprovals: 0,
+          minuteMs: MINUTE_MS,
+          pollMs: 2 * MINUTE_MS,
+        },
+      ],
+    });
+    const page = await signedIn(bob);
+    await page.goto(`${base}/console/#/rollouts`);
+    await page
+      .locator(`a[href="#/rollouts/${id}"]`)
+      .or(page.locator('input[name=rollout-id]'))
+      .first()
+      .waitFor();
+    await page.goto(`${base}/console/#/rollouts/${id}`);
+    await page.waitForSelector('#waves');
+    expect(await page.textContent('#live')).toContain('live');
+    await page.screenshot({ path: path.join(SHOTS, '06-rollout-running.png'), fullPage: true });
+    // No reload: the page follows the server-sent events until the rollout ends.
+    await page
+      .locator('#rollout-status', { hasText: 'aborted' })
+      .waitFor({ timeout: 420_000 })
+      .finally(() => page.screenshot({ path: path.join(SHOTS, '07-rollout-final.png'), fullPage: true }));
+    await page.waitForSelector('#rollback');
+    expect(await page.textContent('#gate')).toContain('Halted strata');
+    expect(await page.textContent('#waves')).toContain('halted');
+    await page.context().close();
+  }, 480_000);
+
+  it('shows the audit log with its chain verification', async () => {
+    const page = await signedIn(root);
+    await page.goto(`${base}/console/#/audit`);
+    await page.waitForSelector('#chain-status p');
+    expect(await page.textContent('#chain-status')).toContain('Chain verified');
+    await page.screenshot({ path: path.join(SHOTS, '08-audit.png'), fullPage: true });
+    await page.context().close();
+  });
+});
