@@ -17,6 +17,15 @@ function callerKey(req: FastifyRequest): string {
   return `ip:${req.ip}`;
 }
 
+/** Whether a decoded request part holds U+0000 anywhere (PostgreSQL text cannot store it). */
+function hasNul(v: unknown, depth = 0): boolean {
+  if (typeof v === 'string') return v.includes('\u0000');
+  if (depth > 64 || v === null || typeof v !== 'object') return false;
+  if (Array.isArray(v)) return v.some((x) => hasNul(x, depth + 1));
+  for (const [k, x] of Object.entries(v)) if (k.includes('\u0000') || hasNul(x, depth + 1)) return true;
+  return false;
+}
+
 /**
  * Security headers on every response and a per-caller rate limit, registered before any route.
  * A limited caller gets 429 in the API's error shape with Retry-After.
@@ -36,6 +45,11 @@ export async function registerHardening(app: FastifyInstance, opts: HardeningOpt
       },
     },
     crossOriginResourcePolicy: { policy: 'same-origin' },
+  });
+  // A NUL character would reach PostgreSQL and fail there as a 500: refuse it up front, for every route.
+  app.addHook('preValidation', async (req) => {
+    if (hasNul(req.body) || hasNul(req.query) || hasNul(req.params))
+      throw new HttpError(400, 'invalid_request', 'NUL characters (U+0000) are not accepted');
   });
   const max = opts.rateLimitPerMin ?? 1200;
   if (max === false) return;

@@ -163,6 +163,14 @@ describe('OWASP API Security Top 10 (2023)', () => {
     });
     expect(forged.statusCode).toBe(400);
     expect(forged.json()).toMatchObject({ code: 'invalid_request' });
+    // A NUL character cannot be stored: refused as bad input, not a 500 from the database.
+    const nul = await server.inject({
+      method: 'POST',
+      url: '/me/tokens',
+      headers: vic.headers,
+      payload: { name: 'a\u0000b' },
+    });
+    expect(nul.statusCode).toBe(400);
     const tooLong = await server.inject({
       method: 'POST',
       url: '/me/tokens',
