@@ -1,13 +1,11 @@
-import { createServer, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildServer } from '../../api/server.js';
 import { upsertDevices } from '../../fleet/devices.js';
 import { appendEvents } from '../../fleet/events.js';
 import { importTopology } from '../../fleet/topology.js';
-import { createLlm, type Llm } from '../../planner/llm.js';
 import { createTestIdentity } from '../support/auth.js';
+import { type AuthoredModel, startAuthoredModel } from '../support/authored-model.js';
 import { createTestDatabase } from '../support/db.js';
 
 /**
@@ -49,62 +47,19 @@ let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let connection: Connection;
 let server: Server;
 let noModel: Server;
-let model: HttpServer;
+let model: AuthoredModel | undefined;
 let headers: { authorization: string };
-const seen: string[] = [];
+let seen: string[] = [];
 
 const IDS = Array.from({ length: 10 }, (_, i) => `00D09E-HG8245-Q${String(i).padStart(3, '0')}`);
-
-async function startAuthoredModel(): Promise<{ server: HttpServer; llm: Llm }> {
-  const s = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-      messages: Array<{ role: string; content: string }>;
-    };
-    const question = body.messages.find((m) => m.role === 'user')?.content ?? '';
-    seen.push(question);
-    const hit = AUTHORED.find((a) => question.includes(a.when));
-    res.writeHead(hit ? 200 : 404, { 'content-type': 'application/json' });
-    res.end(
-      JSON.stringify(
-        hit
-          ? {
-              id: 'authored',
-              object: 'chat.completion',
-              created: 0,
-              model: 'authored-fixture',
-              choices: [
-                {
-                  index: 0,
-                  finish_reason: 'stop',
-                  message: { role: 'assistant', content: JSON.stringify(hit.reply) },
-                },
-              ],
-              usage: { prompt_tokens: 100, completion_tokens: 20, total_tokens: 120 },
-            }
-          : { error: { message: 'no authored reply', type: 'fixture_miss' } },
-      ),
-    );
-  });
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as AddressInfo;
-  const llm = createLlm({
-    baseUrl: `http://127.0.0.1:${port}/v1`,
-    apiKey: 'fixture',
-    model: 'authored-fixture',
-  });
-  if ('kind' in llm) throw new Error(llm.reason);
-  return { server: s, llm };
-}
 
 beforeAll(async () => {
   db = await createTestDatabase();
   connection = Connection.lazy({ address: inject('temporalAddress') });
-  const m = await startAuthoredModel();
-  model = m.server;
+  model = await startAuthoredModel((q) => AUTHORED.find((a) => q.includes(a.when))?.reply);
+  seen = model.seen;
   const temporal = { client: new Client({ connection }), namespace: 'default', taskQueue: 'unused' };
-  server = await buildServer({ db, temporal, readiness: [], auth: {}, llm: m.llm });
+  server = await buildServer({ db, temporal, readiness: [], auth: {}, llm: model.llm });
   noModel = await buildServer({ db, temporal, readiness: [], auth: {} });
   headers = (await createTestIdentity(db.db, 'quinn', ['viewer'])).headers;
   await upsertDevices(
@@ -139,7 +94,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   await noModel?.close();
-  await new Promise<void>((r) => (model ? model.close(() => r()) : r()));
+  await model?.close();
   await connection?.close();
   await db?.drop();
 });

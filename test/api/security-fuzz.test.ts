@@ -5,7 +5,6 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -13,10 +12,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildServer } from '../../api/server.js';
 import { createRolloutActivities, dbRolloutFleet, dbRolloutImages } from '../../activities/rollout.js';
 import { upsertDevices } from '../../fleet/devices.js';
-import { createLlm } from '../../planner/llm.js';
 import { createLogger } from '../../platform/logger.js';
 import { schemathesisBin } from '../../platform/tools.js';
 import { createTestIdentity } from '../support/auth.js';
+import { type AuthoredModel, startAuthoredModel } from '../support/authored-model.js';
 import { createTestDatabase } from '../support/db.js';
 
 const BUDGET_MS = 10 * 60_000;
@@ -25,46 +24,15 @@ let connection: Connection;
 let server: Awaited<ReturnType<typeof buildServer>>;
 let base: string;
 let token: string;
-let model: HttpServer;
-
-/** A local model answering every question with one valid query (the fuzz is about the API, not a model). */
-async function startAuthoredModel() {
-  const s = createServer(async (req, res) => {
-    for await (const _ of req) {
-      // drain the request
-    }
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(
-      JSON.stringify({
-        id: 'authored',
-        object: 'chat.completion',
-        created: 0,
-        model: 'authored-fixture',
-        choices: [
-          {
-            index: 0,
-            finish_reason: 'stop',
-            message: {
-              role: 'assistant',
-              content: JSON.stringify({ kind: 'query', query: { where: { all: true }, measure: 'count' } }),
-            },
-          },
-        ],
-        usage: { prompt_tokens: 10, completion_tokens: 10, total_tokens: 20 },
-      }),
-    );
-  });
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  return s;
-}
+let model: AuthoredModel | undefined;
 
 beforeAll(async () => {
-  model = await startAuthoredModel();
-  const llm = createLlm({
-    baseUrl: `http://127.0.0.1:${(model.address() as AddressInfo).port}/v1`,
-    apiKey: 'fixture',
-    model: 'authored-fixture',
-  });
+  // Every question gets one valid query: the fuzz is about the API, not a model.
+  model = await startAuthoredModel(() => ({
+    kind: 'query',
+    query: { where: { all: true }, measure: 'count' },
+  }));
+  const llm = model.llm;
   db = await createTestDatabase();
   connection = Connection.lazy({ address: inject('temporalAddress') });
   const fleet = dbRolloutFleet(db.db);
@@ -106,7 +74,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await server?.close();
-  await new Promise<void>((r) => (model ? model.close(() => r()) : r()));
+  await model?.close();
   await connection?.close();
   await db?.drop();
 });

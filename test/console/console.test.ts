@@ -8,17 +8,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../../api/server.js';
 import { upsertDevices } from '../../fleet/devices.js';
-import { createLlm, type Llm } from '../../planner/llm.js';
 import { chromiumBin } from '../../platform/tools.js';
 import { approvalDemo } from '../../workflows/approvalDemo.js';
 import { createTestIdentity } from '../support/auth.js';
+import { type AuthoredModel, startAuthoredModel } from '../support/authored-model.js';
 import { type RolloutStack, startCwmpFleet, startRolloutStack } from '../support/rollout-stack.js';
 
 const MINUTE_MS = 1000;
@@ -29,7 +28,7 @@ const QUESTION = 'how many gateways per firmware version';
 type Who = Awaited<ReturnType<typeof createTestIdentity>>;
 let stack: RolloutStack;
 let server: Awaited<ReturnType<typeof buildServer>>;
-let model: HttpServer;
+let model: AuthoredModel | undefined;
 let browser: Browser;
 let base: string;
 let alice: Who; // operator + approver: proposes
@@ -37,55 +36,15 @@ let bob: Who; // approver + operator: the second pair of eyes
 let root: Who; // admin: audit verification
 const pageErrors: string[] = [];
 
-/** A local OpenAI-compatible server with one AUTHORED reply: it tests the console and route, not a model. */
-async function startAuthoredModel(): Promise<{ server: HttpServer; llm: Llm }> {
-  const s = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-      messages: Array<{ role: string; content: string }>;
-    };
-    const q = body.messages.find((m) => m.role === 'user')?.content ?? '';
-    const reply = {
-      kind: 'query',
-      query: {
-        where: { field: 'productClass', op: 'eq', value: 'HGW-500' },
-        measure: 'count',
-        groupBy: ['softwareVersion'],
-      },
-    };
-    const hit = q.includes(QUESTION);
-    res.writeHead(hit ? 200 : 404, { 'content-type': 'application/json' });
-    res.end(
-      JSON.stringify(
-        hit
-          ? {
-              id: 'authored',
-              object: 'chat.completion',
-              created: 0,
-              model: 'authored-fixture',
-              choices: [
-                {
-                  index: 0,
-                  finish_reason: 'stop',
-                  message: { role: 'assistant', content: JSON.stringify(reply) },
-                },
-              ],
-              usage: { prompt_tokens: 100, completion_tokens: 20, total_tokens: 120 },
-            }
-          : { error: { message: 'no authored reply', type: 'fixture_miss' } },
-      ),
-    );
-  });
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const llm = createLlm({
-    baseUrl: `http://127.0.0.1:${(s.address() as AddressInfo).port}/v1`,
-    apiKey: 'fixture',
-    model: 'authored-fixture',
-  });
-  if ('kind' in llm) throw new Error(llm.reason);
-  return { server: s, llm };
-}
+/** The one AUTHORED model reply: it tests the console and route, not a model. */
+const AUTHORED_REPLY = {
+  kind: 'query',
+  query: {
+    where: { field: 'productClass', op: 'eq', value: 'HGW-500' },
+    measure: 'count',
+    groupBy: ['softwareVersion'],
+  },
+};
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
@@ -106,8 +65,8 @@ beforeAll(async () => {
         ],
       }),
   });
-  const m = await startAuthoredModel();
-  model = m.server;
+  const m = await startAuthoredModel((q) => (q.includes(QUESTION) ? AUTHORED_REPLY : undefined));
+  model = m;
   server = await buildServer({
     db: stack.db,
     temporal: { client: stack.client, namespace: 'default', taskQueue: stack.taskQueue },
@@ -156,7 +115,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.close();
-  await new Promise<void>((r) => (model ? model.close(() => r()) : r()));
+  await model?.close();
   await stack?.close();
 }, 60_000);
 

@@ -117,6 +117,12 @@ describe('profileReconcile with the CWMP executor and simulated CPEs', () => {
   });
 
   it('converges drifted devices in batches and is idempotent', async () => {
+    // A run reads BOOTSTRAP events older than its settle margin (2 s); on a fast machine the first run
+    // would otherwise start before the first-contact events are old enough and leave them to the next.
+    const last = await h.db.pool.query<{ ms: number }>(
+      `select extract(epoch from now() - max(at)) * 1000 as ms from device_events where kind = 'bootstrap'`,
+    );
+    await new Promise((r) => setTimeout(r, Math.max(0, 2_200 - Number(last.rows[0]?.ms ?? 0))));
     const r = await reconcile({ record: 'profile-reconcile-converge.json' });
     expect(r.phase).toBe('done');
     // All three sent BOOTSTRAP at first contact: provisioned in full, once each.
