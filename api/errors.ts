@@ -25,6 +25,18 @@ export class HttpError extends Error {
   }
 }
 
+/** Runs a read; PostgreSQL's statement timeout (57014) becomes a 422 with `code` the caller can act on. */
+export async function boundedRead<T>(fn: () => Promise<T>, code: string, message: string): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const pgCode =
+      (err as { code?: string; cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code;
+    if (pgCode === '57014') throw new HttpError(422, code, message);
+    throw err;
+  }
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send({ code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` });

@@ -7,6 +7,7 @@ import { testPolicyData } from '../policies/fixtures/cases.js';
 import { startOpaServer } from '../policies/opa-server.js';
 import { type PolicyInput, PolicyInput as PolicyInputSchema } from '../policies/schema.js';
 import type { Benchmark } from './bench.js';
+import { percentile } from './stats.js';
 
 /**
  * Policy decision throughput and latency: in-process wasm against `opa run --server` on the same
@@ -78,10 +79,6 @@ export function benchInput(): PolicyInput {
   });
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
-
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
 function processCpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -117,8 +114,8 @@ async function measure(
   return {
     perSecond: n / seconds,
     cpuUs: (cpuSeconds * 1e6) / n,
-    p50: percentile(lat, 50),
-    p99: percentile(lat, 99),
+    p50: percentile(lat, 0.5),
+    p99: percentile(lat, 0.99),
     max: lat[n - 1] ?? 0,
   };
 }

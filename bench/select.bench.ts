@@ -8,6 +8,7 @@ import { parseSelector, type Selector } from '../fleet/selector.js';
 import { countDevices, selectDevices } from '../fleet/resolve.js';
 import { versionKey } from '../fleet/version-key.js';
 import type { Benchmark } from './bench.js';
+import { percentile } from './stats.js';
 import { option, startDataset } from './dataset.js';
 
 /**
@@ -223,11 +224,6 @@ function processCpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
-function percentile(sorted: number[], p: number): number {
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i] ?? Number.NaN;
-}
-
 const bench: Benchmark = async (args) => {
   const opt = (name: string) => option(args, name);
   const n = Number(opt('--devices') ?? DEFAULT_DEVICES);
@@ -285,8 +281,8 @@ const bench: Benchmark = async (args) => {
         }
         times.sort((a, b) => a - b);
         cpu.sort((a, b) => a - b);
-        const p50 = percentile(times, 50);
-        const p95 = percentile(times, 95);
+        const p50 = percentile(times, 0.5);
+        const p95 = percentile(times, 0.95);
         if (p95 > worstP95) {
           worstP95 = p95;
           worstP50 = p50;
@@ -304,9 +300,9 @@ const bench: Benchmark = async (args) => {
           matched,
           p50_ms: Number(p50.toFixed(1)),
           p95_ms: Number(p95.toFixed(1)),
-          cpu_p50_ms: Number(percentile(cpu, 50).toFixed(0)),
-          cpu_p95_ms: Number(percentile(cpu, 95).toFixed(0)),
-          count_only_p95_ms: Number(percentile(counts, 95).toFixed(1)),
+          cpu_p50_ms: Number(percentile(cpu, 0.5).toFixed(0)),
+          cpu_p95_ms: Number(percentile(cpu, 0.95).toFixed(0)),
+          count_only_p95_ms: Number(percentile(counts, 0.95).toFixed(1)),
           load_1m: Number((os.loadavg()[0] ?? 0).toFixed(1)),
         });
       }

@@ -9,7 +9,7 @@ import type { Gazetteer } from '../../planner/entities.js';
 import { loadGazetteer } from '../../planner/gazetteer.js';
 import { isUnavailable, type Llm, type PlannerUnavailable } from '../../planner/llm.js';
 import { requireRole } from '../auth/guards.js';
-import { errorBody, HttpError } from '../errors.js';
+import { boundedRead, errorBody, HttpError } from '../errors.js';
 
 /**
  * Fleet questions: `POST /fleet/query` runs the query DSL as given; `POST /fleet/ask` translates a
@@ -111,18 +111,6 @@ const askAnswer = z
 /** The query as JSON for the response: selectors and measures are plain data already. */
 const asJson = (q: Query) => JSON.parse(JSON.stringify(q)) as Record<string, unknown>;
 
-/** PostgreSQL's statement timeout becomes a 422 the caller can act on. */
-async function bounded<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    const code =
-      (err as { code?: string; cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code;
-    if (code === '57014') throw new HttpError(422, 'query_timeout', 'the query took too long; narrow it');
-    throw err;
-  }
-}
-
 export interface FleetQuestionRoutesOptions {
   db: Db;
   /** The planner's model; questions answer 503 naming why when it is unavailable. */
@@ -148,7 +136,12 @@ export const fleetQuestionRoutes: FastifyPluginAsyncZod<FleetQuestionRoutesOptio
     }
     return cached.value;
   };
-  const execute = (now: Date) => (q: Query) => bounded(() => runQuery(db, q, { now, catalog }));
+  const execute = (now: Date) => (q: Query) =>
+    boundedRead(
+      () => runQuery(db, q, { now, catalog }),
+      'query_timeout',
+      'the query took too long; narrow it',
+    );
 
   app.post(
     '/fleet/query',

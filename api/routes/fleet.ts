@@ -9,7 +9,7 @@ import { STRATUM_FIELDS } from '../../fleet/fields.js';
 import { countByStrata, readOnly, selectDevices, selectorQuery } from '../../fleet/resolve.js';
 import { parseSelector, type Selector, SelectorError } from '../../fleet/selector.js';
 import { requireRole } from '../auth/guards.js';
-import { errorBody, HttpError } from '../errors.js';
+import { boundedRead, errorBody, HttpError } from '../errors.js';
 
 const selectorDoc =
   'Fleet selector (JSON): an object with one of all | and | or | not | field | param | lastContact | events, ' +
@@ -101,19 +101,8 @@ function selectorFrom(input: unknown, catalog: ParameterCatalog, where: string):
   }
 }
 
-/** PostgreSQL's "canceling statement due to statement timeout" becomes a 422 the caller can act on. */
-async function bounded<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    const code =
-      (err as { code?: string; cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code;
-    if (code === '57014') {
-      throw new HttpError(422, 'selector_timeout', 'the selector took too long to evaluate; narrow it');
-    }
-    throw err;
-  }
-}
+const bounded = <T>(fn: () => Promise<T>) =>
+  boundedRead(fn, 'selector_timeout', 'the selector took too long to evaluate; narrow it');
 
 export const fleetRoutes: FastifyPluginAsyncZod<{ db: Db; catalog?: ParameterCatalog }> = async (
   app,

@@ -4,6 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type pg from 'pg';
 import { z } from 'zod';
 import type { Db } from '../../db/client.js';
+import { fleetDeviceId } from '../../fleet/identity.js';
 import type { DeviceEvent } from '../../fleet/index.js';
 import type { Logger } from '../../platform/logger.js';
 import type { EndpointUpdate, WriteBatcher } from '../persist.js';
@@ -112,10 +113,6 @@ function cookieOf(req: http.IncomingMessage): string | null {
 }
 
 /** TR-069 §3.4.4: DeviceId is OUI-ProductClass-SerialNumber, or OUI-SerialNumber without a product class. */
-export function deviceIdOf(d: { oui: string; productClass: string; serialNumber: string }): string {
-  return d.productClass ? `${d.oui}-${d.productClass}-${d.serialNumber}` : `${d.oui}-${d.serialNumber}`;
-}
-
 /** Map TR-069 event codes to the fleet's device-event kinds (besides the `inform` row itself). */
 function eventKinds(codes: string[]): Array<'boot' | 'bootstrap' | 'value_change'> {
   const out: Array<'boot' | 'bootstrap' | 'value_change'> = [];
@@ -529,7 +526,7 @@ export class AcsServer {
     inform: Extract<CpeMessage, { type: 'Inform' }>,
     who: Principal,
   ): Promise<void> {
-    const deviceId = deviceIdOf(inform.device);
+    const deviceId = fleetDeviceId(inform.device);
     const fault = (code: number, msg: string, status = 500) => {
       this.stats.faults += 1;
       this.send(res, { status, body: buildFault({ ns: env.ns, id: env.id }, code, msg) });
