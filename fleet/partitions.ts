@@ -121,3 +121,29 @@ export async function maintainEventPartitions(
   });
   return result;
 }
+
+/**
+ * Runs {@link maintainEventPartitions} now and then every `everyMs` (default hourly), so tomorrow's
+ * partition exists before midnight and expired days are dropped without an operator. Failures are
+ * reported and retried at the next tick: until then new events still land in the default partition.
+ */
+export function startPartitionMaintenance(
+  db: DbOrTx,
+  opts: { everyMs?: number; onError: (err: unknown) => void; onDone?: (r: MaintenanceResult) => void },
+): () => void {
+  let running = false;
+  const tick = () => {
+    if (running) return;
+    running = true;
+    maintainEventPartitions(db)
+      .then((r) => opts.onDone?.(r))
+      .catch(opts.onError)
+      .finally(() => {
+        running = false;
+      });
+  };
+  tick();
+  const timer = setInterval(tick, opts.everyMs ?? 3_600_000);
+  timer.unref();
+  return () => clearInterval(timer);
+}

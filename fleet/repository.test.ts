@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../test/support/db.js';
 import { appendEvents, type DeviceEvent } from './events.js';
 import { upsertDevices } from './devices.js';
-import { maintainEventPartitions, setRetention } from './partitions.js';
+import { maintainEventPartitions, partitionName, setRetention, startPartitionMaintenance } from './partitions.js';
 import { updateLastValues } from './parameters.js';
 
 let h: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -117,5 +117,24 @@ describe('fleet repository', () => {
     expect(later.dropped).toContain('device_events_p20260310');
     const left = await h.db.execute<{ n: number }>(sql`select count(*)::int as n from device_events`);
     expect(left.rows[0]?.n).toBe(0);
+  });
+
+  it('maintains partitions on start and on every tick until stopped', async () => {
+    const runs: string[][] = [];
+    const errors: unknown[] = [];
+    const stop = startPartitionMaintenance(h.db, {
+      everyMs: 50,
+      onError: (e) => errors.push(e),
+      onDone: (r) => runs.push(r.created),
+    });
+    await expect.poll(() => runs.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+    stop();
+    const after = runs.length;
+    expect(errors).toEqual([]);
+    // The first run creates today's partition (retention and look-ahead as set above); later runs find it.
+    expect(runs[0]).toContain(partitionName(new Date()));
+    expect(runs[1]).toEqual([]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(runs.length).toBeLessThanOrEqual(after + 1);
   });
 });

@@ -1,5 +1,6 @@
 import type { SchemaRegistry } from '../../datamodel/registry.js';
 import { connect } from '../../db/client.js';
+import { startPartitionMaintenance } from '../../fleet/partitions.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Executor } from '../executor.js';
 import { rates, startHealthWriter } from '../health.js';
@@ -57,12 +58,19 @@ export async function startCwmpService(opts: {
     })().catch((err) => opts.log.warn({ err }, 'sweep failed'));
   }, opts.sweepMs ?? 5_000);
   sweep.unref();
+  const stopPartitions = startPartitionMaintenance(db.db, {
+    onError: (err) => opts.log.warn({ err }, 'device_events partition maintenance failed'),
+    onDone: (r) => {
+      if (r.created.length + r.dropped.length > 0) opts.log.info(r, 'device_events partitions maintained');
+    },
+  });
   opts.log.info({ url: acs.url }, 'ACS listening');
   return {
     acs,
     executor,
     async close() {
       clearInterval(sweep);
+      stopPartitions();
       stopHealth();
       requester.close();
       await acs.close();
