@@ -27,6 +27,8 @@ import {
   planWaves,
   rolloutSpecSchema,
 } from '../domain/rollout/index.js';
+import { webhookEgressFromEnv } from '../platform/config.js';
+import { EgressRefused, guardedFetch } from '../platform/egress.js';
 import type { Logger } from '../platform/logger.js';
 
 /** A cohort device with what rollback planning needs to know about its banks. */
@@ -115,7 +117,7 @@ export interface RolloutDeps {
   rolloutImages?: (imageId: string) => Promise<RolloutImage | undefined>;
   /** Length of one spec minute in ms; tests with a fast fleet double shrink it. */
   rolloutMinuteMs?: number;
-  /** Webhook sender (fetch by default). */
+  /** Webhook sender (by default a fetch that refuses non-public addresses unless FLEETBRAIN_WEBHOOK_ALLOW_* say so). */
   rolloutFetch?: typeof fetch;
   /** Health-history tuning of the PostgreSQL-backed fleet (tests with short intervals). */
   rolloutHealth?: DbFleetOptions;
@@ -175,7 +177,19 @@ export type StratumCounts = Record<string, OutcomeCounts>;
 
 export interface Evaluation {
   gate: Pick<GateResult, 'decision' | 'reasons' | 'haltStrata' | 'familyWiseFalseAbortRate'> & {
-    perStratum: Array<{ stratum: string; decision: string; concluded: number; bricks: number }>;
+    /** Absent in evaluations recorded before the console charted them. */
+    theta?: number;
+    perStratum: Array<{
+      stratum: string;
+      decision: string;
+      concluded: number;
+      bricks: number;
+      /** Share of the stratum's concurrent control group silent through the outcome window. */
+      controlRate?: number;
+      controlObserved?: number;
+      abortBoundary?: number;
+      promoteBoundary?: number;
+    }>;
   };
   /** Outcome counts per wave and stratum, for the progress query. */
   perWave: Record<number, StratumCounts>;
@@ -747,11 +761,17 @@ export function createRolloutActivities(deps: RolloutDeps) {
           reasons: gate.reasons,
           haltStrata: gate.haltStrata,
           familyWiseFalseAbortRate: gate.familyWiseFalseAbortRate,
+          // θ, the control group and the gate's boundaries, so the console can chart what was decided on.
+          theta: input.spec.gate.theta,
           perStratum: gate.perStratum.map((r) => ({
             stratum: r.stratum,
             decision: r.decision,
             concluded: r.concluded,
             bricks: r.bricks,
+            controlRate: r.controlRate,
+            controlObserved: controlCounts[r.stratum]?.observed ?? 0,
+            abortBoundary: r.abortBoundary,
+            promoteBoundary: r.promoteBoundary,
           })),
         },
         perWave,
@@ -905,19 +925,30 @@ export function createRolloutActivities(deps: RolloutDeps) {
       data: Record<string, unknown>;
       key: string;
     }): Promise<number> {
-      const f = deps.rolloutFetch ?? fetch;
+      // Default: refuse non-public addresses at send time too (DNS rebinding), unless configured.
+      const f = deps.rolloutFetch ?? guardedFetch(webhookEgressFromEnv());
       let sent = 0;
       for (const t of input.targets) {
         if (!t.events.includes(input.event)) continue;
-        const res = await f(t.url, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'idempotency-key': `${input.rolloutId}/${input.key}`,
-          },
-          body: JSON.stringify({ rolloutId: input.rolloutId, event: input.event, ...input.data }),
-          signal: AbortSignal.timeout(10_000),
-        });
+        let res: Response;
+        try {
+          res = await f(t.url, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              'idempotency-key': `${input.rolloutId}/${input.key}`,
+            },
+            body: JSON.stringify({ rolloutId: input.rolloutId, event: input.event, ...input.data }),
+            signal: AbortSignal.timeout(10_000),
+          });
+        } catch (e) {
+          // A target refused by the egress policy (e.g. its name now resolves to a private address)
+          // will never succeed: skip it rather than retry, so it cannot hold the rollout up.
+          const refused = e instanceof EgressRefused ? e : (e as Error).cause;
+          if (!(refused instanceof EgressRefused)) throw e;
+          deps.logger.warn({ rolloutId: input.rolloutId, reason: refused.message }, 'webhook target refused');
+          continue;
+        }
         if (!res.ok) throw new Error(`webhook ${t.url} answered ${res.status}`);
         sent++;
       }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { isCidr } from './egress.js';
 import { repoRoot } from './paths.js';
 
 /** Raised for any invalid setting; the message is one line naming the key and what is expected. */
@@ -75,6 +76,22 @@ export const envSchema = z.object({
   OPENAI_API_KEY: z.string().optional(),
   FLEETBRAIN_MODEL: z.string().min(1).default('gpt-4.1-mini'),
   TEMPORAL_YAML: z.string().min(1).default('temporal.yaml'),
+  /** Webhooks may target any non-public address (loopback, private, link-local): tests, single-machine set-ups. */
+  FLEETBRAIN_WEBHOOK_ALLOW_PRIVATE: z
+    .enum(['true', 'false', '1', '0'], 'true or false')
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
+  /** Comma-separated CIDRs webhooks may target although they are not public (e.g. 10.20.0.0/16,fd00:1::/64). */
+  FLEETBRAIN_WEBHOOK_ALLOW_CIDRS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .refine((l) => l.every(isCidr), 'comma-separated CIDRs such as 10.20.0.0/16'),
 });
 export type Env = z.infer<typeof envSchema>;
 
@@ -101,6 +118,24 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
   const parsed = envSchema.safeParse(cleaned);
   if (!parsed.success) firstIssue('invalid environment variable ', parsed.error);
   return parsed.data;
+}
+
+/** The webhook egress allowance alone (the API and the worker read it; other keys are not required). */
+export function webhookEgressFromEnv(source: NodeJS.ProcessEnv = process.env): {
+  allowPrivate: boolean;
+  allowCidrs: string[];
+} {
+  const keys = envSchema.pick({
+    FLEETBRAIN_WEBHOOK_ALLOW_PRIVATE: true,
+    FLEETBRAIN_WEBHOOK_ALLOW_CIDRS: true,
+  });
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = keys.safeParse(cleaned);
+  if (!parsed.success) firstIssue('invalid environment variable ', parsed.error);
+  return {
+    allowPrivate: parsed.data.FLEETBRAIN_WEBHOOK_ALLOW_PRIVATE,
+    allowCidrs: parsed.data.FLEETBRAIN_WEBHOOK_ALLOW_CIDRS,
+  };
 }
 
 export function loadTemporalYaml(file: string): TemporalYaml {

@@ -6,6 +6,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RolloutSpecInput, rolloutSpecSchema } from '../../domain/rollout/spec.js';
 import { controlUpdate, firmwareRollout, progressQuery } from '../../workflows/firmwareRollout.js';
+import { guardedFetch } from '../../platform/egress.js';
 import { startTestWorker } from '../support/temporal.js';
 import { type Behaviour, FakeFleet, FastExecutorDouble, catalogue, makeCohort } from './doubles.js';
 
@@ -67,6 +68,8 @@ async function setup(behaviours: Record<string, Behaviour>) {
     rolloutFleet: fleet,
     rolloutImages: async (id) => catalogue[id],
     rolloutMinuteMs: MINUTE_MS,
+    // The webhook receiver is on loopback: allowed explicitly (the default refuses non-public targets).
+    rolloutFetch: guardedFetch({ allowCidrs: ['127.0.0.1/32'] }),
   });
   return { executor, fleet, env, cohort };
 }

@@ -18,6 +18,7 @@ import { provisionCredentials } from '../../executor/cwmp/driver.js';
 import { startCwmpService } from '../../executor/cwmp/service.js';
 import type { Executor } from '../../executor/executor.js';
 import { CredentialCipher } from '../../executor/secrets.js';
+import { guardedFetch } from '../../platform/egress.js';
 import { createLogger } from '../../platform/logger.js';
 import { createWorker } from '../../platform/worker.js';
 import type { OutcomeTable } from '../../sim/device.js';
@@ -234,6 +235,8 @@ export async function startRolloutStack(opts: {
         rolloutFleet: dbRolloutFleet(db.db, { healthBucketMs: 15 * opts.minuteMs, maxRowAgeMs: 12_000 }),
         rolloutImages: dbRolloutImages(db.db),
         rolloutMinuteMs: opts.minuteMs,
+        // The webhook receiver is on loopback: allowed explicitly (the default refuses non-public targets).
+        rolloutFetch: guardedFetch({ allowCidrs: ['127.0.0.1/32'] }),
       },
       workflowBundle: bundle,
     });
