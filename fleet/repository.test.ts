@@ -3,7 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../test/support/db.js';
 import { appendEvents, type DeviceEvent } from './events.js';
 import { upsertDevices } from './devices.js';
-import { maintainEventPartitions, partitionName, setRetention, startPartitionMaintenance } from './partitions.js';
+import {
+  maintainEventPartitions,
+  partitionName,
+  setRetention,
+  startPartitionMaintenance,
+} from './partitions.js';
 import { updateLastValues } from './parameters.js';
 
 let h: Awaited<ReturnType<typeof createTestDatabase>>;
