@@ -17,13 +17,13 @@ import {
   findByCommandKey,
   markTriggered,
   parkTask,
-  type Precheck,
   type QueuedTask,
   retryTask,
 } from '../task-queue.js';
 import type { AgentInfo, Notification, UspController } from './controller.js';
 import { isValidEndpointId, osEndpointId } from './endpoint-id.js';
 import { faultFrom, USP_ERR, UspRequestError } from './errors.js';
+import { uspPrecheck } from './precheck.js';
 import type { EventSink } from './event-sink.js';
 import { fleetDeviceId } from '../../fleet/identity.js';
 
@@ -266,32 +266,7 @@ export function createUspExecutor(
     return osEndpointId(row.oui, row.serial_number);
   };
 
-  const precheck: Precheck = async (deviceIds, op) => {
-    const out = new Map<string, TaskFault>();
-    const r = await pool.query<{
-      id: string;
-      oui: string;
-      product_class: string | null;
-      software_version: string | null;
-      protocol: string;
-    }>(`SELECT id, oui, product_class, software_version, protocol FROM devices WHERE id = ANY($1::text[])`, [
-      deviceIds,
-    ]);
-    const byId = new Map(r.rows.map((x) => [x.id, x]));
-    for (const d of deviceIds) {
-      const row = byId.get(d);
-      if (row?.protocol !== 'usp') {
-        out.set(d, { reason: 'unknown_device', message: `device ${d} is not a USP device in the inventory` });
-        continue;
-      }
-      const fault = deps.gate?.checkWrite(
-        { oui: row.oui, productClass: row.product_class ?? '', softwareVersion: row.software_version ?? '' },
-        op,
-      );
-      if (fault) out.set(d, fault);
-    }
-    return out;
-  };
+  const precheck = uspPrecheck(pool, deps.gate);
 
   const firmwareBanks = async (eid: string) => {
     const v = await controller.get(eid, [`${FW}*.Version`, `${FW}*.Status`]);
