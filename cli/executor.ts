@@ -6,7 +6,7 @@ import { provisionCredentials } from '../executor/cwmp/driver.js';
 import { CredentialCipher } from '../executor/secrets.js';
 import { AcsConfig } from '../executor/cwmp/acs.js';
 import { startCwmpService } from '../executor/cwmp/service.js';
-import { loadConfig } from '../platform/config.js';
+import { ConfigError, loadConfig } from '../platform/config.js';
 import { createLogger } from '../platform/logger.js';
 import { onShutdown, requireDatabaseUrl } from './shared.js';
 
@@ -18,6 +18,59 @@ const Credential = z.object({
   crPassword: z.string().optional(),
 });
 
+/** The command line options of `fleetbrain executor` (as commander hands them over). */
+export interface ExecutorOptions {
+  host: string;
+  port: string;
+  auth: string;
+  unknownDevices: string;
+  maxSessions: string;
+  tlsKey?: string;
+  tlsCert?: string;
+  provision?: string;
+}
+
+function readPem(file: string, flag: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${flag} ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+}
+
+/**
+ * The ACS configuration from the command line: TLS needs both the key and the certificate (PEM
+ * files, read here so a bad path fails before anything starts), and basic authentication needs TLS
+ * (the ACS would refuse every cleartext password anyway; better to say so at start).
+ */
+export function acsConfigFromOptions(o: ExecutorOptions): AcsConfig {
+  if ((o.tlsKey === undefined) !== (o.tlsCert === undefined))
+    throw new ConfigError(
+      `${o.tlsKey === undefined ? '--tls-cert' : '--tls-key'} given without ${o.tlsKey === undefined ? '--tls-key' : '--tls-cert'}: TLS needs both the private key and the certificate`,
+    );
+  const tls =
+    o.tlsKey !== undefined && o.tlsCert !== undefined
+      ? { key: readPem(o.tlsKey, '--tls-key'), cert: readPem(o.tlsCert, '--tls-cert') }
+      : undefined;
+  if (o.auth === 'basic' && !tls)
+    throw new ConfigError(
+      '--auth basic needs --tls-key and --tls-cert: basic credentials are never accepted in cleartext',
+    );
+  const r = AcsConfig.safeParse({
+    host: o.host,
+    port: Number(o.port),
+    auth: o.auth,
+    unknownDevices: o.unknownDevices,
+    maxSessions: Number(o.maxSessions),
+    tls,
+  });
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new ConfigError(`executor option ${i?.path.join('.') ?? ''}: ${i?.message ?? 'invalid'}`);
+  }
+  return r.data;
+}
+
 /** `fleetbrain executor`: the CWMP ACS endpoint with the executor behind it. */
 export function executorCommand(program: Command): void {
   program
@@ -28,38 +81,25 @@ export function executorCommand(program: Command): void {
     .option('--auth <mode>', 'CPE authentication: digest | basic (TLS only) | none', 'digest')
     .option('--unknown-devices <mode>', 'register | reject CPEs not in the inventory', 'register')
     .option('--max-sessions <n>', 'concurrent sessions before new ones get 503', '2000')
+    .option('--tls-key <file>', 'serve HTTPS: private key (PEM); needs --tls-cert')
+    .option('--tls-cert <file>', 'serve HTTPS: certificate chain (PEM); needs --tls-key')
     .option(
       '--provision <file>',
       'store per-device credentials (JSON from `fleetbrain sim --credentials`) before starting',
     )
-    .action(
-      async (o: {
-        host: string;
-        port: string;
-        auth: string;
-        unknownDevices: string;
-        maxSessions: string;
-        provision?: string;
-      }) => {
-        const config = loadConfig();
-        const log = createLogger({ name: 'executor', level: config.env.LOG_LEVEL });
-        const acs = AcsConfig.parse({
-          host: o.host,
-          port: Number(o.port),
-          auth: o.auth,
-          unknownDevices: o.unknownDevices,
-          maxSessions: Number(o.maxSessions),
-        });
-        const databaseUrl = requireDatabaseUrl(config);
-        if (o.provision) {
-          const rows = z.array(Credential).parse(JSON.parse(readFileSync(o.provision, 'utf8')));
-          const db = connect(databaseUrl);
-          await provisionCredentials(db.pool, CredentialCipher.fromEnv(), rows);
-          await db.close();
-          log.info({ devices: rows.length }, 'credentials stored (encrypted)');
-        }
-        const svc = await startCwmpService({ databaseUrl, log, acs });
-        onShutdown(() => svc.close());
-      },
-    );
+    .action(async (o: ExecutorOptions) => {
+      const config = loadConfig();
+      const log = createLogger({ name: 'executor', level: config.env.LOG_LEVEL });
+      const acs = acsConfigFromOptions(o);
+      const databaseUrl = requireDatabaseUrl(config);
+      if (o.provision) {
+        const rows = z.array(Credential).parse(JSON.parse(readFileSync(o.provision, 'utf8')));
+        const db = connect(databaseUrl);
+        await provisionCredentials(db.pool, CredentialCipher.fromEnv(), rows);
+        await db.close();
+        log.info({ devices: rows.length }, 'credentials stored (encrypted)');
+      }
+      const svc = await startCwmpService({ databaseUrl, log, acs });
+      onShutdown(() => svc.close());
+    });
 }

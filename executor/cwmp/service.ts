@@ -1,6 +1,6 @@
 import type { SchemaRegistry } from '../../datamodel/registry.js';
 import { connect } from '../../db/client.js';
-import { startPartitionMaintenance } from '../../fleet/partitions.js';
+import { maintainEventPartitions, startPartitionMaintenance } from '../../fleet/partitions.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Executor } from '../executor.js';
 import { rates, startHealthWriter } from '../health.js';
@@ -35,6 +35,12 @@ export async function startCwmpService(opts: {
     opts.registry ?? (await openSharedRegistry(db.db, { onReloadError: reloadFailed(opts.log) }));
   if (opts.registry) await registry.load();
   const gate = createSchemaGate(registry);
+  // Today's event partition before the first Inform: an insert routed to the default partition while
+  // the maintenance attaches the day's partition fails (the CPE would only retry, but a start must not
+  // refuse its first informs).
+  await maintainEventPartitions(db.db).catch((err) =>
+    opts.log.warn({ err }, 'device_events partition maintenance failed at start'),
+  );
   const batcher = new WriteBatcher(db.db);
   const acs = new AcsServer({ pool: db.pool, db: db.db, batcher, gate, cipher, log: opts.log }, opts.acs);
   await acs.listen();
