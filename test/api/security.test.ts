@@ -83,6 +83,8 @@ beforeAll(async () => {
       // An unexpected failure deep inside: its message must never reach the caller.
       prepare: () => Promise.reject(new Error(LEAK)),
       decide: () => Promise.reject(new Error(LEAK)),
+      // The default egress policy, stated: no non-public webhook target is allowed.
+      egress: {},
     },
   };
   server = await buildServer(deps);
@@ -288,6 +290,45 @@ describe('OWASP API Security Top 10 (2023)', () => {
       payload: { planHash: hash },
     });
     expect(ok.statusCode).toBe(200);
+  });
+
+  it('API7 server-side request forgery: webhook targets that are not public addresses are refused (400), nothing starts', async () => {
+    for (const url of [
+      'http://127.0.0.1:8080/hook',
+      'http://169.254.169.254/latest/meta-data/iam/',
+      'http://[fd00:ec2::254]/latest/',
+      'http://[::1]/hook',
+      'http://[::ffff:127.0.0.1]/hook',
+      'http://10.0.0.1/hook',
+      'http://192.168.1.1/hook',
+      'http://0.0.0.0:80/',
+      'http://localhost/hook',
+      'https://hooks.does-not-resolve.invalid/x',
+    ]) {
+      const res = await server.inject({
+        method: 'POST',
+        url: '/rollouts',
+        headers: alice.headers,
+        payload: {
+          id: 'ssrf-probe-2',
+          spec: {
+            ...SPEC,
+            notifications: [
+              { url: 'https://8.8.8.8/ok', events: ['halt'] },
+              { url, events: ['halt'] },
+            ],
+          },
+          dryRun: false,
+        },
+      });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json(), url).toMatchObject({
+        code: 'webhook_target_refused',
+        field: 'spec.notifications.1.url',
+      });
+    }
+    // Checked before anything else ran: no workflow exists.
+    await expect(env.client.workflow.getHandle('ssrf-probe-2').describe()).rejects.toThrow();
   });
 
   it('API7 server-side request forgery: webhook targets other than http(s) are refused (400)', async () => {
