@@ -66,6 +66,13 @@ export const ONBOARDING_SUBSCRIPTIONS: Array<{
     NotifRetry: 'true',
   },
   { ID: 'fb-opcomplete', NotifType: 'OperationComplete', ReferenceList: 'Device.', NotifRetry: 'true' },
+  // Liveness (CWMP's periodic Inform): a rollout reads a silent device as down. No retry: the next one comes.
+  {
+    ID: 'fb-periodic',
+    NotifType: 'Event',
+    ReferenceList: 'Device.LocalAgent.Periodic!',
+    NotifRetry: 'false',
+  },
   {
     ID: 'fb-valuechange',
     NotifType: 'ValueChange',

@@ -140,19 +140,23 @@ export function inventoryProjection(
       .catch((err: Error) => opts.log?.warn({ err: err.message }, 'usp inventory projection failed'));
   };
   return (n) => {
-    const boot = n.notify.event?.event_name === 'Boot!' ? n.notify.event.params?.ParameterMap : undefined;
-    let version: string | null = null;
-    if (boot) {
-      try {
-        const v = (JSON.parse(boot) as Record<string, unknown>)['Device.DeviceInfo.SoftwareVersion'];
-        if (typeof v === 'string' && v.length <= 64) version = v;
-      } catch {
-        // Device-reported text: a broken map only refreshes the contact time.
-      }
-    }
+    // A broken ParameterMap only refreshes the contact time.
+    const version = bootVersion(n.notify) ?? null;
     pending.set(n.deviceId, version ?? pending.get(n.deviceId) ?? null);
     if (!timer) timer = setTimeout(flush, opts.maxDelayMs ?? 50);
   };
+}
+
+/** The SoftwareVersion a Boot! announces in its ParameterMap (device-reported text: checked). */
+export function bootVersion(n: Notification['notify']): string | undefined {
+  const map = n.event?.event_name === 'Boot!' ? n.event.params?.ParameterMap : undefined;
+  if (!map) return undefined;
+  try {
+    const v = (JSON.parse(map) as Record<string, unknown>)['Device.DeviceInfo.SoftwareVersion'];
+    return typeof v === 'string' && v.length > 0 && v.length <= 64 ? v : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface ResolveHint {
@@ -270,14 +274,22 @@ export function createUspExecutor(
 
   const firmwareBanks = async (eid: string) => {
     const v = await controller.get(eid, [`${FW}*.Version`, `${FW}*.Status`]);
-    const banks: Array<{ instance: number; version: string; active: boolean }> = [];
+    const banks: Array<{ instance: number; version: string; status: string; active: boolean }> = [];
     for (const [k, value] of Object.entries(v)) {
       const m = /^Device\.DeviceInfo\.FirmwareImage\.(\d+)\.Version$/.exec(k);
-      if (m)
-        banks.push({ instance: Number(m[1]), version: value, active: v[`${FW}${m[1]}.Status`] === 'Active' });
+      const status = m ? (v[`${FW}${m[1]}.Status`] ?? '') : '';
+      if (m) banks.push({ instance: Number(m[1]), version: value, status, active: status === 'Active' });
     }
     return banks.sort((a, b) => a.instance - b.instance);
   };
+
+  /** Activate() at once, within the task's deadline (TR-181 TimeWindow.{i}). */
+  const activateArgs = (t: QueuedTask) => ({
+    'TimeWindow.1.Start': '0',
+    'TimeWindow.1.End': String(Math.max(60, Math.floor((t.deadline.getTime() - Date.now()) / 1000))),
+    'TimeWindow.1.Mode': 'AnyTime',
+    'TimeWindow.1.MaxRetries': '1',
+  });
 
   /** Runs one task; returns whether the device's next task may follow right away. */
   const run = async (t: QueuedTask, eid: string): Promise<'next' | 'stop'> => {
@@ -332,9 +344,23 @@ export function createUspExecutor(
           return done({ status: 0 });
         }
         case 'download': {
+          // The Executor's download means what CWMP's Download of a firmware image means: the device
+          // ends up running the image (the rollout reads success from the Boot! that reports it).
           const banks = await firmwareBanks(eid);
-          if (banks.some((b) => b.version === op.version)) {
+          if (banks.some((b) => b.active && b.version === op.version)) {
             return done({ alreadyApplied: true, transfer: { version: op.version } });
+          }
+          const staged = banks.find((b) => !b.active && b.version === op.version && b.status === 'Available');
+          if (staged) {
+            // Already in the other bank (an earlier attempt's transfer): activate it, no second transfer.
+            await parkTask(pool, t.id, { transfer: { startTime: new Date().toISOString() } });
+            await controller.operate(
+              eid,
+              `${FW}${staged.instance}.Activate()`,
+              t.commandKey,
+              activateArgs(t),
+            );
+            return 'stop';
           }
           const target = banks.find((b) => !b.active) ?? banks[0];
           if (!target)
@@ -346,7 +372,8 @@ export function createUspExecutor(
           await parkTask(pool, t.id, { transfer: { startTime: new Date().toISOString() } });
           const r = await controller.operate(eid, `${FW}${target.instance}.Download()`, t.commandKey, {
             URL: op.url,
-            AutoActivate: 'false',
+            // Activated (and rebooted into) once verified; the task completes on the Boot! after it.
+            AutoActivate: 'true',
             FileSize: String(op.fileSize),
             ...(op.checksum ? { CheckSumAlgorithm: 'SHA-256', CheckSum: op.checksum } : {}),
             ...(op.username ? { Username: op.username } : {}),
@@ -370,13 +397,7 @@ export function createUspExecutor(
           }
           if (bank.active) return done({ alreadyApplied: true, transfer: { version: op.version } });
           await parkTask(pool, t.id, {});
-          const windowEnd = Math.max(60, Math.floor((t.deadline.getTime() - Date.now()) / 1000));
-          await controller.operate(eid, `${FW}${bank.instance}.Activate()`, t.commandKey, {
-            'TimeWindow.1.Start': '0',
-            'TimeWindow.1.End': String(windowEnd),
-            'TimeWindow.1.Mode': 'AnyTime',
-            'TimeWindow.1.MaxRetries': '1',
-          });
+          await controller.operate(eid, `${FW}${bank.instance}.Activate()`, t.commandKey, activateArgs(t));
           return 'stop';
         }
         case 'reboot':
@@ -529,22 +550,24 @@ export function createUspExecutor(
       if (t && (t.state === 'in_session' || t.state === 'triggered')) {
         const isBoot = nt.event?.event_name === 'Boot!' || !!nt.on_board_req;
         const kind = t.operation.kind;
-        // Downloads finish on OperationComplete; reboots on Boot!; activation on either (Boot! carries the new version).
+        // Reboots finish on Boot!; activation on Boot! or its OperationComplete; a download (activated
+        // automatically) on the Boot! into the new image, or on the failed OperationComplete of its
+        // Download() (a transfer that succeeded is not done yet: the device is about to reboot).
         const matches =
-          (kind === 'download' && !!nt.oper_complete) ||
+          (kind === 'download' && (isBoot || (!!nt.oper_complete && !outcome.ok))) ||
           ((kind === 'reboot' || kind === 'factoryReset') && isBoot) ||
           (kind === 'activateImage' && (isBoot || !!nt.oper_complete));
         if (matches) {
           if (outcome.ok) {
             const result: TaskResult = {};
             if (kind === 'download' || kind === 'activateImage') {
-              let version: string | undefined;
-              if (kind === 'activateImage') {
-                version = await controller
+              // The version the device booted: from the Boot! itself, else asked.
+              const version =
+                bootVersion(nt) ??
+                (await controller
                   .get(n.endpointId, ['Device.DeviceInfo.SoftwareVersion'])
                   .then((v) => v['Device.DeviceInfo.SoftwareVersion'])
-                  .catch(() => undefined);
-              } else if (t.operation.kind === 'download') version = t.operation.version;
+                  .catch(() => undefined));
               result.transfer = { completeTime: n.at.toISOString(), ...(version ? { version } : {}) };
             }
             await completeTask(pool, t.id, result);

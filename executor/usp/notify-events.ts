@@ -82,12 +82,18 @@ export function eventsForNotify(
         },
       ];
     }
+    const name = `${e.obj_path}${e.event_name}`;
     return [
       {
         deviceId,
         at,
         kind: 'inform',
-        payload: { ...base, eventCodes: [`${e.obj_path}${e.event_name}`], params: p },
+        // Periodic! is the USP form of CWMP's periodic Inform: the same code for liveness readers.
+        payload: {
+          ...base,
+          eventCodes: name === 'Device.LocalAgent.Periodic!' ? ['2 PERIODIC', name] : [name],
+          params: p,
+        },
       },
     ];
   }

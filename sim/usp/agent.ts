@@ -68,6 +68,12 @@ export interface UspAgentOptions {
   onboarded?: boolean;
   /** Subscriptions as the controller created them earlier (`onboarded` agents in load tests). */
   subscriptions?: Array<Partial<Subscription>>;
+  /**
+   * Device.LocalAgent.Controller.1.PeriodicNotifInterval (seconds, scaled): while up, the agent sends
+   * `Device.LocalAgent.Periodic!` to subscribers at this interval, at a random phase per agent (the
+   * liveness a rollout reads, as CWMP's periodic Inform). Absent: no periodic contact.
+   */
+  periodicNotifIntervalS?: number;
 }
 
 /** Default image fetch: plain HTTP(S) GET, null on any failure. */
@@ -141,6 +147,22 @@ export class UspAgent {
     this.online = true;
     this.stats.boots += 1;
     this.announce();
+    this.startPeriodic();
+  }
+
+  private periodicStarted = false;
+
+  /** Periodic! every PeriodicNotifInterval while up (the clock keeps running through reboots). */
+  private startPeriodic(): void {
+    const s = this.opts.periodicNotifIntervalS;
+    if (!s || s <= 0 || this.periodicStarted) return;
+    this.periodicStarted = true;
+    const every = s * 1000 * this.scale;
+    const tick = () => {
+      if (this.online) this.emitEvent('Device.LocalAgent.', 'Periodic!', {});
+      this.later(every, tick);
+    };
+    this.later(Math.random() * every, tick);
   }
 
   /** Announce presence after a (re)connect or boot: connect record, OnBoardRequest or Boot!. */
@@ -214,14 +236,18 @@ export class UspAgent {
   }
 
   private transmit(msgId: string, msg: UspMsg): void {
-    if (!this.online) return;
-    this.stats.notifiesSent += 1;
-    sendMsg(this.opts.mtp, this.opts.controllerAddress, {
-      to: this.opts.controllerId,
-      from: this.endpointId,
-      msg,
-    }).catch(() => {});
     const p = this.pendingNotify.get(msgId);
+    // Offline (rebooting): nothing is sent, but a Notify awaiting its NotifyResp keeps its retry
+    // schedule, so a retry that falls into a reboot is sent on a later attempt instead of never.
+    if (!this.online && !p) return;
+    if (this.online) {
+      this.stats.notifiesSent += 1;
+      sendMsg(this.opts.mtp, this.opts.controllerAddress, {
+        to: this.opts.controllerId,
+        from: this.endpointId,
+        msg,
+      }).catch(() => {});
+    }
     if (p) {
       if (p.timer) clearTimeout(p.timer);
       // TR-369 NotifRetry: the n-th retry waits a random time in [m·k^(n-1), m·k^n] with
@@ -529,6 +555,7 @@ export class UspAgent {
         { event_name: 'Boot!', arg_names: ['CommandKey', 'Cause', 'FirmwareUpdated', 'ParameterMap'] },
       ];
       obj('Device.LocalAgent.').supported_events = [
+        { event_name: 'Periodic!', arg_names: [] },
         {
           event_name: 'TransferComplete!',
           arg_names: [

@@ -36,6 +36,8 @@ export async function startUspFleet(opts: {
   fetchImage?: (url: string) => Promise<Buffer | null>;
   rebootMs?: number;
   notifyRetryMs?: number;
+  /** Periodic! interval in seconds (TR-181 PeriodicNotifInterval); absent: no periodic contact. */
+  periodicNotifIntervalS?: number;
   backoff?: { minMs: number; multiplier: number; maxMs: number };
 }): Promise<{ hosts: AgentHost[]; stop(): Promise<void> }> {
   const models = (opts.models ?? MODELS.filter((m) => m.root === 'Device.').map((m) => m.key)).map(
@@ -67,6 +69,7 @@ export async function startUspFleet(opts: {
           fetchImage: opts.fetchImage ?? simImage,
           rebootMs: opts.rebootMs,
           notifyRetryMs: opts.notifyRetryMs,
+          periodicNotifIntervalS: opts.periodicNotifIntervalS,
         },
       }),
     );

@@ -28,6 +28,11 @@ export interface UspGroup {
   serialPrefix: string;
   count: number;
   models: string[];
+  /**
+   * Periodic! interval (s): rollout cohorts report often (a device's silence through the outcome
+   * timeout must mean something, and the gate's control group is judged by it), the rest less often.
+   */
+  periodicIntervalS: number;
 }
 
 /** The USP fleet: controller + executor on a private broker (so an outage is this test's alone). */
@@ -66,6 +71,7 @@ export async function startUspRolloutFleet(opts: {
       backoff: { minMs: 200, multiplier: 2, maxMs: 2_000 },
       notifyRetryMs: 5_000,
       rebootMs: 1_000,
+      periodicNotifIntervalS: g.periodicIntervalS,
     });
     fleets.push(f);
     total += g.count;

@@ -33,7 +33,13 @@ describe('USP over MQTT 5 through mosquitto: onboarding and every request messag
     const a = host.agents.get(agent);
     expect(a?.pendingNotifies()).toBe(0);
     const ids = await controller.get(agent, ['Device.LocalAgent.Subscription.*.ID']);
-    expect(Object.values(ids).sort()).toEqual(['fb-boot', 'fb-opcomplete', 'fb-transfer', 'fb-valuechange']);
+    expect(Object.values(ids).sort()).toEqual([
+      'fb-boot',
+      'fb-opcomplete',
+      'fb-periodic',
+      'fb-transfer',
+      'fb-valuechange',
+    ]);
   });
 
   it('Get returns values grouped by object, and a per-path error for an unknown path', async () => {
