@@ -53,6 +53,8 @@ export async function mqttAgents(opts: {
   onboarded?: boolean;
   subscriptions?: Array<Record<string, string>>;
   fetchImage?: (url: string) => Promise<Buffer | null>;
+  /** Periodic! interval in (unscaled) seconds; the agents run at timeScale 0.01. */
+  periodicNotifIntervalS?: number;
 }): Promise<AgentHost> {
   const host = mqttAgentHost({
     url: opts.url ?? inject('mqttUrl'),
@@ -67,6 +69,7 @@ export async function mqttAgents(opts: {
       onboarded: opts.onboarded,
       subscriptions: opts.subscriptions,
       fetchImage: opts.fetchImage,
+      periodicNotifIntervalS: opts.periodicNotifIntervalS,
     },
   });
   await host.start();
