@@ -98,8 +98,8 @@ export async function startDevFleet(config: Config, databaseUrl: string, log: Lo
         `  simulated    ${sim.devices.length} CWMP CPEs, ${e.FLEETBRAIN_SIM_USP} USP agents`,
         ...catalogue,
       ],
-      /** The ACS's executor: the worker's rollout activities drive it in the same process. */
-      executor: cwmp.executor,
+      /** The ACS's and the USP controller's executors: the worker's activities drive them in the same process. */
+      executors: { cwmp: cwmp.executor, usp: usp.executor },
       stop,
     };
   } catch (err) {

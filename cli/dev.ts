@@ -74,7 +74,7 @@ export function devCommand(program: Command): void {
         const fleet = await startDevFleet(config, databaseUrl, logger);
         stops.push(() => fleet.stop());
         const worker = await startWorker(config, runtime.db, logger, telemetry, {
-          rolloutExecutor: fleet.executor,
+          executors: fleet.executors,
         });
         stops.push(() => worker.close());
         const api = await startApi(config, runtime, logger);

@@ -12,37 +12,42 @@ import { dbRolloutFleet, dbRolloutImages } from '../activities/rollout.js';
 import { registrySchemaFor } from '../activities/change-request.js';
 import { ConnectionRequester } from '../executor/cwmp/connection-request.js';
 import { createCwmpExecutor } from '../executor/cwmp/driver.js';
+import { protocolRouter } from '../executor/by-protocol.js';
 import type { Executor } from '../executor/executor.js';
+import { createQueueExecutor } from '../executor/queue-executor.js';
 import { createSchemaGate, type SchemaGate } from '../executor/schema-gate.js';
 import { openSharedRegistry, reloadFailed } from '../executor/schema-store.js';
 import { CredentialCipher } from '../executor/secrets.js';
+import { uspPrecheck } from '../executor/usp/precheck.js';
+
+type Executors = Partial<Record<'cwmp' | 'usp', Executor>>;
 
 /**
- * The executor a worker's rollout activities drive. `dev` passes the ACS service's own executor
- * (same process, same discovered data models). A standalone worker queues CWMP tasks in PostgreSQL
- * for the `executor` process and wakes devices itself (connection requests need the credential key).
- * Its data-model registry is the shared PostgreSQL one: trees the executor process discovered are
+ * The executors a standalone worker drives: tasks are queued in PostgreSQL for the `executor`
+ * process, which runs the ACS and the USP controller. CWMP devices are woken here (connection
+ * requests need the credential key); USP agents are reached by the controller's sweep of queued work.
+ * The data-model registry is the shared PostgreSQL one: trees the executor process discovered are
  * re-read on a lookup miss (throttled), so they reach this process too.
  */
-async function standaloneCwmpExecutor(
+async function standaloneExecutors(
   db: DbHandle,
   logger: Logger,
-): Promise<{ executor?: Executor; gate?: SchemaGate; close(): void }> {
-  if (!process.env.FLEETBRAIN_CREDENTIAL_KEY) {
-    // Rollout activities then fail with an error naming the missing executor; nothing else needs it.
-    logger.warn('FLEETBRAIN_CREDENTIAL_KEY is not set: this worker cannot drive firmware rollouts');
-    return { close: () => {} };
-  }
+): Promise<{ executors: Executors; gate: SchemaGate; close(): void }> {
   const registry = await openSharedRegistry(db.db, { onReloadError: reloadFailed(logger) });
-  const cipher = CredentialCipher.fromEnv();
+  const gate = createSchemaGate(registry);
+  const usp = createQueueExecutor({ pool: db.pool, protocol: 'usp', precheck: uspPrecheck(db.pool, gate) });
+  if (!process.env.FLEETBRAIN_CREDENTIAL_KEY) {
+    // CWMP tasks then fail with an error naming the missing executor; USP work still runs.
+    logger.warn('FLEETBRAIN_CREDENTIAL_KEY is not set: this worker cannot drive CWMP devices');
+    return { executors: { usp }, gate, close: () => {} };
+  }
   const requester = new ConnectionRequester({
     pool: db.pool,
-    cipher,
+    cipher: CredentialCipher.fromEnv(),
     log: logger.child({ component: 'cr' }),
   });
-  const gate = createSchemaGate(registry);
   return {
-    executor: createCwmpExecutor({ pool: db.pool, gate, requester }),
+    executors: { cwmp: createCwmpExecutor({ pool: db.pool, gate, requester }), usp },
     gate,
     close: () => requester.close(),
   };
@@ -53,7 +58,7 @@ export async function startWorker(
   db: DbHandle,
   logger: Logger,
   telemetry: Telemetry,
-  extra: { rolloutExecutor?: Executor } = {},
+  extra: { executors?: Executors } = {},
 ) {
   // Fails closed like the API: no worker runs activities without a loadable policy bundle.
   const policy = await openPolicyEngine(db, {
@@ -62,8 +67,10 @@ export async function startWorker(
   });
   // Rollouts: the real executor, the PostgreSQL fleet (frozen cohorts, device events, fleet health)
   // and the firmware catalogue table.
-  const own = extra.rolloutExecutor ? undefined : await standaloneCwmpExecutor(db, logger);
-  const rolloutExecutor = extra.rolloutExecutor ?? own?.executor;
+  const own = extra.executors ? undefined : await standaloneExecutors(db, logger);
+  const executors = extra.executors ?? own?.executors ?? {};
+  // A rollout's cohort may mix protocols: each device goes to the driver its inventory row names.
+  const rolloutExecutor = Object.keys(executors).length > 0 ? protocolRouter(db.pool, executors) : undefined;
   // The shared registry: data models the executor process discovered reach change requests here.
   const changeRegistry = await openSharedRegistry(db.db, { onReloadError: reloadFailed(logger) });
   const { worker, connection } = await createWorker({
@@ -76,12 +83,12 @@ export async function startWorker(
       db: db.db,
       ...(rolloutExecutor ? { rolloutExecutor } : {}),
       // Profile reconcile writes through the same executor; the gate keeps firmware-invalid claims out.
-      ...(rolloutExecutor ? { profileExecutors: { cwmp: rolloutExecutor } } : {}),
+      profileExecutors: executors,
       ...(own?.gate ? { profileGate: own.gate } : {}),
       rolloutFleet: dbRolloutFleet(db.db),
       rolloutImages: dbRolloutImages(db.db),
       // Change requests: the same executor, the stored (exact) data models, the worker's policy engine.
-      ...(rolloutExecutor ? { changeExecutors: { cwmp: rolloutExecutor } } : {}),
+      changeExecutors: executors,
       changeSchemaFor: registrySchemaFor(changeRegistry),
       changePolicy: policy,
     },

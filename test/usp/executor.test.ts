@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceTaskStatus, Executor, StepRef } from '../../executor/executor.js';
 import { WriteBatcher } from '../../executor/persist.js';
+import { createQueueExecutor } from '../../executor/queue-executor.js';
 import type { UspController } from '../../executor/usp/controller.js';
+import { uspPrecheck } from '../../executor/usp/precheck.js';
 import {
   batcherSink,
   createUspExecutor,
@@ -153,6 +155,28 @@ describe('USP Executor on the shared PostgreSQL task queue', () => {
     const again = await exec.submit(req);
     expect(again.slice(0, 3).map((o) => o.outcome)).toEqual(['existing', 'existing', 'existing']);
     expect(await exec.releaseLeases('wf-1')).toBe(3);
+  });
+
+  it('work queued by another process (a standalone worker) is carried out by the controller; non-USP devices are refused there', async () => {
+    // The worker has no controller: it only queues, with the same admission checks, and wakes nobody.
+    const worker = createQueueExecutor({ pool: db.pool, protocol: 'usp', precheck: uspPrecheck(db.pool) });
+    await db.pool.query(
+      `INSERT INTO devices (id, oui, serial_number, protocol, product_class) VALUES ('00A0C9-HGW-500-CW9', '00A0C9', 'CW9', 'cwmp', 'HGW-500')`,
+    );
+    const ref = { scope: 'cr-queued', step: 'apply' };
+    const dev = fleetIds[1] as string;
+    const out = await worker.submit({
+      ref,
+      devices: [dev, '00A0C9-HGW-500-CW9'],
+      operation: { kind: 'setValues', values: [{ path: 'Device.WiFi.SSID.1.SSID', value: 'from-worker' }] },
+      deadline: deadline(),
+      owner: 'wf-queued',
+    });
+    expect(out.map((o) => o.outcome)).toEqual(['queued', 'rejected']);
+    const [s] = await settled(worker, ref, 1);
+    expect(s?.state).toBe('done');
+    expect(agentOf(dev)?.device.value('Device.WiFi.SSID.1.SSID')).toBe('from-worker');
+    expect(await worker.releaseLeases('wf-queued')).toBe(1);
   });
 
   it('a device fault fails the task with the USP code, the CWMP equivalent and per-parameter faults', async () => {
