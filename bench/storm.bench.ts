@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,6 +96,34 @@ function identities(count: number, prefix: string) {
     const c = SimFleet.credentialsFor('sim-secret', id);
     return { deviceId: id, username: c.username, password: c.password };
   });
+}
+
+/**
+ * CPU time (ms) of the PostgreSQL cluster so far: the postmaster with its reaped children (exited
+ * backends) plus its live children, from /proc (Linux; clock ticks of 10 ms). PostgreSQL shares the
+ * cores with the ACS, so its CPU per session is part of the ACS's cost.
+ */
+function pgCpuMs(dataDir: string): number {
+  const ticks = (pid: string, withChildren: boolean): number => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // Fields after the command: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14).
+      return Number(f[11]) + Number(f[12]) + (withChildren ? Number(f[13]) + Number(f[14]) : 0);
+    } catch {
+      return 0; // exited meanwhile: its time is in the postmaster's reaped-children total
+    }
+  };
+  const postmaster = readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]!.trim();
+  let total = ticks(postmaster, true);
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] === postmaster) total += ticks(pid, true);
+    } catch {}
+  }
+  return total * 10;
 }
 
 interface StormOptions {
@@ -201,9 +229,11 @@ const bench: Benchmark = async (args) => {
       process.once('exit', () => acs.kill());
       const ready = await ask<{ url: string }>(acs, null);
       const before = await ask<ServerStats>(acs, { cmd: 'stats' });
+      const pgBefore = pgCpuMs(path.join(dir, 'pg'));
       const started = new Date();
       const s = await storm(ready.url, n, prefix, so);
       const after = await ask<ServerStats>(acs, { cmd: 'stats' });
+      const pgMsPerSession = (pgCpuMs(path.join(dir, 'pg')) - pgBefore) / Math.max(1, s.ok);
       acs.send({ cmd: 'exit' });
       // Lost = informs answered with InformResponse that have no matching device_events row, per device
       // (a device whose answer was lost in transit retries and is stored twice: that is not a loss).
@@ -234,6 +264,7 @@ const bench: Benchmark = async (args) => {
       metrics.lost_informs = (metrics.lost_informs ?? 0) + lost;
       metrics.drain_s = s.spanMs / 1000;
       metrics.acs_cpu_ms_per_session = (after.cpuMs - before.cpuMs) / Math.max(1, s.ok);
+      metrics.pg_cpu_ms_per_session = pgMsPerSession;
       table.push({
         devices: n,
         sim_procs: so.procs,
@@ -251,6 +282,7 @@ const bench: Benchmark = async (args) => {
         lost_informs: lost,
         drain_s: Number((s.spanMs / 1000).toFixed(1)),
         acs_cpu_ms_per_session: Number(((after.cpuMs - before.cpuMs) / Math.max(1, s.ok)).toFixed(2)),
+        pg_cpu_ms_per_session: Number(pgMsPerSession.toFixed(2)),
         acs_peak_rss_mb: Math.round(after.peakRss / 2 ** 20),
       });
       // Each size takes long: show its row and keep the figures so far, in case a later size is cut short.

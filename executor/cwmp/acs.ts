@@ -236,15 +236,20 @@ export class AcsServer {
 
   private shed(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.stats.rejected503 += 1;
+    const retryAfter = String(this.retryAfter());
+    // Close the connection: a shed CPE must not hold a descriptor while it waits. But answer only once
+    // its request is read: closing a socket with unread bytes makes the kernel send a reset, and the
+    // CPE then sees ECONNRESET instead of the 503 and its Retry-After, and comes straight back.
+    const answer = () => {
+      if (res.headersSent) return;
+      res.writeHead(503, { 'retry-after': retryAfter, 'content-length': '0', connection: 'close' }).end();
+    };
+    if (req.readableEnded || Number(req.headers['content-length'] ?? 0) > this.config.maxBodyBytes) answer();
+    else {
+      req.once('end', answer);
+      req.once('error', answer);
+    }
     req.resume();
-    // Close the connection: a shed CPE must not hold a descriptor while it waits.
-    res
-      .writeHead(503, {
-        'retry-after': String(this.retryAfter()),
-        'content-length': '0',
-        connection: 'close',
-      })
-      .end();
   }
 
   async close(): Promise<void> {
@@ -283,18 +288,28 @@ export class AcsServer {
     } else this.stats.sessionsCompleted += 1;
   }
 
-  private async readBody(req: http.IncomingMessage): Promise<string | null> {
+  /** The request body, or null beyond maxBodyBytes. Plain listeners: an async iterator per request costs. */
+  private readBody(req: http.IncomingMessage): Promise<string | null> {
     const limit = this.config.maxBodyBytes;
     const declared = Number(req.headers['content-length'] ?? '0');
-    if (declared > limit) return null;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of req) {
-      size += (c as Buffer).length;
-      if (size > limit) return null;
-      chunks.push(c as Buffer);
-    }
-    return Buffer.concat(chunks).toString('utf8');
+    if (declared > limit) return Promise.resolve(null);
+    if (req.readableEnded) return Promise.resolve('');
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const onData = (c: Buffer) => {
+        size += c.length;
+        if (size <= limit) return void chunks.push(c);
+        req.off('data', onData);
+        req.off('end', onEnd);
+        resolve(null);
+      };
+      const onEnd = () =>
+        resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
+      req.on('data', onData);
+      req.once('end', onEnd);
+      req.once('error', reject);
+    });
   }
 
   private send(res: http.ServerResponse, r: Reply, extra: Record<string, string> = {}): void {

@@ -79,6 +79,23 @@ describe('digest authentication', () => {
     expect(new NonceIssuer('acs').check(c.nonce)).toBe('bad');
     expect(parseDigestAuthorization('Basic dTpw')).toBeNull();
   });
+  it('hands out one challenge per second, never a stale one twice, and checks remembered nonces alike', () => {
+    const issuer = new NonceIssuer('acs', 5_000);
+    const t = 1_800_000_000_000;
+    const a = issuer.challenge(false, t);
+    expect(issuer.challenge(false, t + 999)).toBe(a);
+    const b = issuer.challenge(false, t + 1_000);
+    expect(b).not.toBe(a);
+    const stale = issuer.challenge(true, t + 1_001);
+    expect(stale).toContain('stale=true');
+    expect(issuer.challenge(false, t + 1_002)).toBe(b);
+    const na = parseChallenge(a)!.nonce;
+    // Remembered (no HMAC) or not, the same answers.
+    expect(issuer.check(na, t + 10)).toBe('ok');
+    expect(issuer.check(na, t + 6_000)).toBe('stale');
+    expect(new NonceIssuer('acs', 5_000, Buffer.alloc(32, 1)).check(na, t + 10)).toBe('bad');
+    expect(issuer.check(`${na.split('.')[0]}.forged0000000000000000`, t + 10)).toBe('bad');
+  });
 });
 
 describe('credential encryption and UDP connection requests', () => {

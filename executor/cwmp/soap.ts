@@ -1,4 +1,5 @@
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
+import { plainTree } from './xml-tree.js';
 
 /**
  * CWMP SOAP 1.1 envelopes (TR-069 Annex/§3.5): parsing what a CPE sends and building what the ACS
@@ -105,6 +106,7 @@ const local = (name: string) => {
   return i < 0 ? name : name.slice(i + 1);
 };
 
+const isArrayTag = (name: string) => ARRAY_TAGS.has(local(name));
 const parser = new XMLParser({
   ignoreAttributes: false,
   attributeNamePrefix: '@_',
@@ -115,8 +117,17 @@ const parser = new XMLParser({
   ignorePiTags: true,
   processEntities: true,
   htmlEntities: true,
-  isArray: (name) => ARRAY_TAGS.has(local(name)),
+  isArray: isArrayTag,
 });
+
+/**
+ * The object tree of a well-formed envelope: the plain-shape fast path when it applies (every CPE
+ * message seen so far), else the general parser; both give the same tree (codec.test.ts checks it).
+ */
+export const xmlTree = {
+  plain: (xml: string) => plainTree(xml, isArrayTag),
+  general: (xml: string) => parser.parse(xml) as Record<string, unknown>,
+};
 
 type Node = Record<string, unknown>;
 
@@ -307,7 +318,7 @@ export function parseEnvelope(xml: string): ParsedEnvelope {
   if (/<!DOCTYPE/i.test(xml)) throw new SoapError(400, 'SOAP messages must not contain a DTD');
   const valid = XMLValidator.validate(xml);
   if (valid !== true) throw new SoapError(400, `malformed XML at line ${valid.err.line}: ${valid.err.msg}`);
-  const doc = parser.parse(xml) as Node;
+  const doc = (xmlTree.plain(xml) ?? xmlTree.general(xml)) as Node;
   const envKey = Object.keys(doc).find((k) => local(k) === 'Envelope');
   if (!envKey) throw new SoapError(400, 'not a SOAP Envelope');
   const env = doc[envKey];
