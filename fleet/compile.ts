@@ -230,13 +230,16 @@ function eventPredicate(c: EventCountCondition, now: Date): SQL {
   if (e.eventCode !== undefined) extra.push(sql`e."payload"->'eventCodes' ? ${e.eventCode}`);
   if (e.failed !== undefined) {
     extra.push(
-      e.failed ? sql`(e."payload"->>'faultCode')::int <> 0` : sql`(e."payload"->>'faultCode')::int = 0`,
+      e.failed
+        ? sql`e."payload"->>'faultCode' <> '0' and (e."payload"->>'faultCode')::int <> 0`
+        : sql`(e."payload"->>'faultCode')::int = 0`,
     );
   }
   const where = sql.join(
     [
       sql`e."kind" = ${e.kind}`,
-      sql`e."at" > ${nowP} - make_interval(secs => ${e.withinSeconds})`,
+      // A constant lower bound (not now - interval) lets the planner prune partitions while planning.
+      sql`e."at" > ${new Date(now.getTime() - e.withinSeconds * 1000).toISOString()}::timestamptz`,
       sql`e."at" <= ${nowP}`,
       ...extra,
     ],

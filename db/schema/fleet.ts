@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
   boolean,
   check,
@@ -77,16 +78,60 @@ export const devices = pgTable(
     index('devices_manufacturer_idx').on(t.manufacturer),
     index('devices_oui_idx').on(t.oui),
     index('devices_protocol_idx').on(t.protocol, t.id),
-    index('devices_region_idx').on(t.region, t.id),
+    // product_class after the id keeps one region's devices in id order and answers "by model in a
+    // region" from the index alone.
+    index('devices_region_idx').on(t.region, t.id, t.productClass),
     index('devices_site_idx').on(t.site),
     index('devices_olt_pon_idx').on(t.olt, t.ponPort, t.id),
     index('devices_bng_idx').on(t.bng),
     index('devices_service_tier_idx').on(t.serviceTier),
     index('devices_last_contact_idx').on(t.lastContactAt, t.id),
     // "Not seen for N intervals": a loose index scan over the few distinct intervals, then a range per interval.
-    index('devices_interval_contact_idx').on(t.periodicInformIntervalS, t.lastContactAt, t.id),
+    // The trailing columns let grouped questions over silent devices ("offline share per OLT", "not
+    // seen by model") read them from the index alone (fleet/query-compile.ts offlineRows).
+    index('devices_interval_contact_idx').on(
+      t.periodicInformIntervalS,
+      t.lastContactAt,
+      t.id,
+      t.productClass,
+      t.region,
+      t.olt,
+      t.ponPort,
+    ),
     index('devices_tags_idx').using('gin', t.tags),
   ],
+);
+
+/**
+ * Device counts per combination of low-cardinality device columns, kept exact by statement-level
+ * triggers on `devices` (migration 0012): every insert, update, delete and truncate appends its net
+ * change per combination in the same transaction, and a statement that changes no counted column (an
+ * inform batch moving last_contact_at) appends nothing. Rows are deltas, never updated in place, so
+ * concurrent writers never wait on each other here; a combination's count is the sum of its rows, and
+ * compactDeviceCounts (fleet/rollup.ts) folds them. Fleet questions that count devices by these columns
+ * read a few thousand rows instead of a million (fleet/rollup.ts). Two grains: `device` (model,
+ * firmware, hardware, protocol, region, tier) and `pon` (OLT, PON port, BNG); a grain's other columns
+ * are NULL.
+ */
+export const deviceCounts = pgTable(
+  'device_counts',
+  {
+    grain: text('grain').notNull(),
+    manufacturer: text('manufacturer'),
+    productClass: text('product_class'),
+    modelName: text('model_name'),
+    hardwareVersion: text('hardware_version'),
+    softwareVersion: text('software_version'),
+    softwareVersionKey: textC('software_version_key'),
+    protocol: text('protocol'),
+    region: text('region'),
+    serviceTier: text('service_tier'),
+    olt: text('olt'),
+    ponPort: text('pon_port'),
+    bng: text('bng'),
+    n: bigint('n', { mode: 'number' }).notNull(),
+  },
+  (t) => [check('device_counts_grain_ck', sql`${t.grain} in ('device', 'pon')`)],
 );
 
 /** Characters of a parameter value covered by the value index. */
@@ -151,6 +196,11 @@ export const deviceEvents = pgTable(
     // Ends in the device id so that event-window counts per device ("more than 3 reboots in 7 days")
     // are index-only scans instead of one heap page per event.
     index('device_events_kind_at_device_idx').on(t.kind, t.at, t.deviceId),
+    // Failed transfers are few among many transfer results: questions about them ("transfer failures by
+    // fault code") read only these rows. A text test, so that no payload can make an insert fail.
+    index('device_events_transfer_failed_idx')
+      .on(t.at, t.deviceId)
+      .where(sql`${t.kind} = 'transfer_complete' and ${t.payload}->>'faultCode' <> '0'`),
   ],
 );
 

@@ -1,0 +1,321 @@
+import { type SQL, sql } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../test/support/db.js';
+import { coreCatalog } from './catalog.js';
+import { upsertDevices } from './devices.js';
+import { appendEvents, type DeviceEvent } from './events.js';
+import { parseQuery } from './query.js';
+import { compileQuery, type QueryResult, runQuery } from './query-compile.js';
+import { compactDeviceCounts } from './rollup.js';
+import { versionKey } from './version-key.js';
+
+/**
+ * The exact cheaper sources of fleet/rollup.ts: the device_counts rollup must equal a GROUP BY over
+ * devices after every kind of write, and the questions answered from it (or from the silent devices'
+ * index ranges, or the per-device event counts) must equal hand-written SQL over the raw tables.
+ */
+
+const NOW = new Date('2026-06-01T12:00:00Z');
+const nowP = NOW.toISOString();
+const catalog = coreCatalog();
+let h: Awaited<ReturnType<typeof createTestDatabase>>;
+const dialect = new PgDialect();
+const text = (s: SQL) => dialect.sqlToQuery(s).sql;
+
+const DEVICE_COLS =
+  'manufacturer, product_class, model_name, hardware_version, software_version, software_version_key, protocol, region, service_tier';
+const PON_COLS = 'olt, pon_port, bng';
+
+/** device_counts (summed deltas) against the same counts computed from devices, both grains. */
+async function rollupMatchesDevices(): Promise<void> {
+  const got = await h.db.execute(
+    sql.raw(`select 'device' g, ${DEVICE_COLS}, null olt, null pon_port, null bng, sum(n)::int n from device_counts
+      where grain = 'device' group by ${DEVICE_COLS} having sum(n) <> 0
+      union all select 'pon', ${DEVICE_COLS.replace(/\w+/g, 'null')}, ${PON_COLS}, sum(n)::int from device_counts
+      where grain = 'pon' group by ${PON_COLS} having sum(n) <> 0 order by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13`),
+  );
+  const want = await h.db.execute(
+    sql.raw(`select 'device' g, ${DEVICE_COLS}, null olt, null pon_port, null bng, count(*)::int n from devices
+      group by ${DEVICE_COLS}
+      union all select 'pon', ${DEVICE_COLS.replace(/\w+/g, 'null')}, ${PON_COLS}, count(*)::int from devices
+      group by ${PON_COLS} order by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13`),
+  );
+  expect(got.rows).toEqual(want.rows);
+  expect(got.rows.length).toBeGreaterThan(2);
+}
+const rollupRows = async () =>
+  Number((await h.db.execute<{ n: string }>(sql`select count(*) n from device_counts`)).rows[0]?.n);
+
+const MODELS = ['HG8245', 'F660', 'XGS'];
+const VERSIONS = ['2.9.1', '3.0.0', '3.1.2', '3.10.0', '3.2.0'];
+const dev = (i: number, over: Record<string, unknown> = {}) => ({
+  id: `R${String(i).padStart(3, '0')}`,
+  oui: 'AA',
+  serialNumber: `S${i}`,
+  protocol: i % 3 === 0 ? ('usp' as const) : ('cwmp' as const),
+  manufacturer: i % 2 ? 'Acme' : 'Zeta',
+  productClass: MODELS[i % 3] as string,
+  softwareVersion: VERSIONS[i % 5] as string,
+  lastContactAt: new Date(NOW.getTime() - (i % 7 === 0 ? 10 * 86_400_000 : 60_000)),
+  periodicInformIntervalS: i % 11 === 0 ? 300 : 86_400,
+  ...over,
+});
+
+beforeAll(async () => {
+  h = await createTestDatabase();
+  await upsertDevices(
+    h.db,
+    Array.from({ length: 80 }, (_, i) => dev(i)),
+  );
+  await h.db.execute(sql`update devices set
+    region = case when substr(id, 2)::int % 9 = 0 then null when substr(id, 2)::int % 2 = 0 then 'north' else 'south' end,
+    olt = 'olt-' || (substr(id, 2)::int % 4), pon_port = '0/1/' || (substr(id, 2)::int % 3),
+    service_tier = case when substr(id, 2)::int % 5 = 0 then 'gold' end`);
+  await h.db.execute(sql`update devices set last_contact_at = null where id in ('R005', 'R022')`);
+  await h.db.execute(sql`update devices set periodic_inform_interval_s = null where id in ('R022', 'R030')`);
+});
+afterAll(() => h?.drop());
+
+describe('device_counts rollup', () => {
+  it('equals the devices table after inserts, upserts, updates, deletes and truncate', async () => {
+    await rollupMatchesDevices();
+    // An upsert that only moves last contact writes nothing to the rollup.
+    const before = await rollupRows();
+    await upsertDevices(h.db, [dev(1, { lastContactAt: new Date(NOW.getTime() - 1000) })]);
+    await h.db.execute(sql`update devices set last_contact_at = last_contact_at - interval '1 minute'`);
+    expect(await rollupRows()).toBe(before);
+    // Firmware upgrades, a model change, new devices, topology moves, NULLs, a delete.
+    await upsertDevices(h.db, [
+      dev(2, { softwareVersion: '4.0.0' }),
+      dev(4, { softwareVersion: '4.0.0' }),
+      dev(6, { productClass: 'NEW' }),
+      dev(200),
+      dev(201, { softwareVersion: '1.0' }),
+    ]);
+    await h.db.execute(sql`update devices set region = null, olt = 'olt-9' where id in ('R010', 'R011')`);
+    await h.db.execute(sql`update devices set hardware_version = 'B' where substr(id, 2)::int % 4 = 1`);
+    await h.db.execute(sql`delete from devices where id in ('R012', 'R013')`);
+    await rollupMatchesDevices();
+    // A rolled-back write leaves no trace.
+    await h.db
+      .transaction(async (tx) => {
+        await tx.execute(sql`update devices set product_class = 'GONE'`);
+        throw new Error('roll back');
+      })
+      .catch(() => {});
+    await rollupMatchesDevices();
+    // Compaction folds the appended deltas to one row per live combination, with the same sums.
+    const live = await compactDeviceCounts(h.db);
+    expect(await rollupRows()).toBe(live);
+    expect((await h.db.execute(sql`select count(*)::int n from device_counts where n <= 0`)).rows).toEqual([
+      { n: 0 },
+    ]);
+    await rollupMatchesDevices();
+  });
+
+  it('stays exact under concurrent writers touching the same combinations', async () => {
+    const waves = Array.from({ length: 6 }, (_, w) =>
+      h.db.transaction(async (tx) => {
+        for (let k = 0; k < 5; k++)
+          await tx.execute(sql`update devices set software_version = ${VERSIONS[(w + k) % 5]},
+            software_version_key = ${versionKey(VERSIONS[(w + k) % 5] as string)}
+            where substr(id, 2)::int % 6 = ${w}`);
+      }),
+    );
+    await Promise.all(waves);
+    await rollupMatchesDevices();
+  });
+
+  it('is emptied by TRUNCATE and rebuilt by the inserts that follow', async () => {
+    const t = await createTestDatabase();
+    try {
+      await upsertDevices(t.db, [dev(1), dev(2)]);
+      await t.db.execute(sql`truncate devices cascade`);
+      expect((await t.db.execute(sql`select count(*)::int n from device_counts`)).rows).toEqual([{ n: 0 }]);
+      await upsertDevices(t.db, [dev(3)]);
+      const r = await t.db.execute(sql`select grain, n::int n from device_counts order by 1`);
+      expect(r.rows).toEqual([
+        { grain: 'device', n: 1 },
+        { grain: 'pon', n: 1 },
+      ]);
+    } finally {
+      await t.drop();
+    }
+  });
+});
+
+const canon = (r: QueryResult) =>
+  r.rows
+    .map((x) => JSON.stringify([...Object.values(x.key), Math.round((x.value ?? Number.NaN) * 1e9) / 1e9]))
+    .sort();
+async function hand(q: SQL): Promise<string[]> {
+  const r = await h.db.execute<Record<string, string | null>>(q);
+  return r.rows
+    .map((x) => {
+      const { v, ...keys } = x;
+      return JSON.stringify([...Object.values(keys), Math.round(Number(v) * 1e9) / 1e9]);
+    })
+    .sort();
+}
+const run = (q: unknown) => runQuery(h.db, parseQuery(q, { catalog }), { now: NOW, catalog });
+const compiled = (q: unknown) => text(compileQuery(parseQuery(q, { catalog }), { now: NOW, catalog }));
+const offline = { lastContact: { notSeenForIntervals: 3 } };
+// The selector's own definition, per row (fleet/compile.ts): never seen, or silent for 3 intervals.
+const OFFLINE_SQL = `(last_contact_at is null or (periodic_inform_interval_s is not null
+  and last_contact_at < '${nowP}'::timestamptz - make_interval(secs => periodic_inform_interval_s * 3)))`;
+
+describe('questions answered from the rollup and the silent-device index', () => {
+  const cases: Array<[string, unknown, string, 'device_counts' | 'interval' | 'devices']> = [
+    [
+      'count by model and firmware, filtered by a version range and NOT',
+      {
+        where: {
+          and: [
+            { field: 'softwareVersion', op: 'versionGte', value: '3.1' },
+            { not: { field: 'region', op: 'eq', value: 'north' } },
+          ],
+        },
+        measure: 'count',
+        groupBy: ['productClass', 'softwareVersion'],
+      },
+      `select product_class, software_version, count(*) v from devices
+        where software_version in ('3.1.2', '3.10.0', '3.2.0', '4.0.0')
+          and not coalesce(region = 'north', false) group by 1, 2`,
+      'device_counts',
+    ],
+    [
+      'count by region (NULL region is a group)',
+      { measure: 'count', groupBy: ['region'] },
+      'select region, count(*) v from devices group by 1',
+      'device_counts',
+    ],
+    [
+      'count of one model without grouping',
+      { where: { field: 'productClass', op: 'in', values: ['F660', 'XGS'] }, measure: 'count' },
+      `select count(*) v from devices where product_class in ('F660', 'XGS')`,
+      'device_counts',
+    ],
+    [
+      'count by OLT and PON port with having',
+      { measure: 'count', groupBy: ['olt', 'ponPort'], having: { op: 'gte', value: 7 } },
+      'select olt, pon_port, count(*) v from devices group by 1, 2 having count(*) >= 7',
+      'device_counts',
+    ],
+    [
+      'not seen for 3 intervals by model in a region',
+      {
+        where: { and: [offline, { field: 'region', op: 'eq', value: 'south' }] },
+        measure: 'count',
+        groupBy: ['productClass'],
+      },
+      `select product_class, count(*) v from devices where ${OFFLINE_SQL} and region = 'south' group by 1`,
+      'interval',
+    ],
+    [
+      'offline share per region (NULL region included)',
+      { measure: { share: offline }, groupBy: ['region'] },
+      `select region, avg(case when ${OFFLINE_SQL} then 1.0 else 0.0 end) v from devices group by 1`,
+      'device_counts',
+    ],
+    [
+      'offline share per OLT above a threshold',
+      { measure: { share: offline }, groupBy: ['olt'], having: { op: 'gt', value: 0.1 } },
+      `select olt, avg(case when ${OFFLINE_SQL} then 1.0 else 0.0 end) v from devices group by 1
+        having avg(case when ${OFFLINE_SQL} then 1.0 else 0.0 end) > 0.1`,
+      'device_counts',
+    ],
+    [
+      'offline share of one model, ungrouped',
+      { where: { field: 'productClass', op: 'eq', value: 'F660' }, measure: { share: offline } },
+      `select avg(case when ${OFFLINE_SQL} then 1.0 else 0.0 end) v from devices where product_class = 'F660'`,
+      'device_counts',
+    ],
+    [
+      'count by OLT and region (no single grain: read from devices)',
+      { measure: 'count', groupBy: ['olt', 'region'] },
+      'select olt, region, count(*) v from devices group by 1, 2',
+      'devices',
+    ],
+  ];
+  for (const [name, q, want, src] of cases) {
+    it(name, async () => {
+      const got = canon(await run(q));
+      expect(got).toEqual(await hand(sql.raw(want)));
+      expect(got.length).toBeGreaterThan(0);
+      const t = compiled(q);
+      if (src === 'device_counts') expect(t).toContain('"device_counts"');
+      else expect(t).not.toContain('"device_counts"');
+      if (src === 'interval') expect(t).toContain('with recursive iv');
+    });
+  }
+
+  it('offline share values are bit-identical to avg() over the raw rows', async () => {
+    const got = await run({ measure: { share: offline }, groupBy: ['productClass'] });
+    const want = await h.db.execute<{ k: string; v: number }>(
+      sql.raw(`select product_class k, avg(case when ${OFFLINE_SQL} then 1.0 else 0.0 end)::float8 v
+        from devices group by 1`),
+    );
+    const byKey = new Map(want.rows.map((r) => [r.k, Number(r.v)]));
+    for (const r of got.rows) expect(r.value).toBe(byKey.get(r.key.productClass as string));
+  });
+});
+
+describe('event measures over the whole fleet', () => {
+  it('count per-device events, skip events of devices not in the inventory, and follow new events', async () => {
+    const at = (hoursAgo: number) => new Date(NOW.getTime() - hoursAgo * 3_600_000);
+    const ev: DeviceEvent[] = [];
+    for (let i = 0; i < 40; i++)
+      for (let b = 0; b < i % 4; b++)
+        ev.push({ deviceId: dev(i).id, at: at(b + 1), kind: 'boot', payload: {} });
+    ev.push({ deviceId: 'NOT-IN-INVENTORY', at: at(1), kind: 'boot', payload: {} });
+    ev.push({ deviceId: 'NOT-IN-INVENTORY', at: at(2), kind: 'boot', payload: {} });
+    ev.push({ deviceId: dev(3).id, at: at(1), kind: 'transfer_complete', payload: { faultCode: 9010 } });
+    ev.push({ deviceId: dev(5).id, at: at(1), kind: 'transfer_complete', payload: { faultCode: 0 } });
+    ev.push({
+      deviceId: 'NOT-IN-INVENTORY',
+      at: at(1),
+      kind: 'transfer_complete',
+      payload: { faultCode: 9017 },
+    });
+    await appendEvents(h.db, ev);
+    const boots = { measure: { events: { kind: 'boot', withinSeconds: 86_400 } } };
+    const top = {
+      measure: { events: { kind: 'boot', withinSeconds: 86_400 } },
+      groupBy: ['device'],
+      orderBy: { by: 'value', dir: 'desc' },
+      limit: 5,
+    };
+    const handTotal = () =>
+      hand(sql`select count(*) v from device_events e join devices d on d.id = e.device_id
+        where e.kind = 'boot' and e.at > ${nowP}::timestamptz - interval '1 day' and e.at <= ${nowP}::timestamptz`);
+    const handTop = async () =>
+      (
+        await h.db.execute<{ id: string; v: string }>(sql`select d.id, count(*) v from device_events e
+          join devices d on d.id = e.device_id where e.kind = 'boot' and e.at > ${nowP}::timestamptz - interval '1 day'
+          and e.at <= ${nowP}::timestamptz group by 1 order by 2 desc, 1 limit 5`)
+      ).rows.map((r) => [r.id, Number(r.v)]);
+    expect(canon(await run(boots))).toEqual(await handTotal());
+    expect((await run(top)).rows.map((r) => [r.key.device, r.value])).toEqual(await handTop());
+    expect(canon(await run(top)).length).toBe(5);
+    // New events arrive (one device overtakes the others); the answers follow.
+    await appendEvents(
+      h.db,
+      Array.from({ length: 9 }, (_, k) => ({
+        deviceId: dev(1).id,
+        at: at(0.5 + k / 100),
+        kind: 'boot' as const,
+      })).map((e) => ({ ...e, payload: {} })),
+    );
+    expect(canon(await run(boots))).toEqual(await handTotal());
+    const after = (await run(top)).rows.map((r) => [r.key.device, r.value]);
+    expect(after).toEqual(await handTop());
+    expect(after[0]).toEqual([dev(1).id, 10]);
+    // Failed transfers by fault code: the inventory's only (9010), not the unknown device's 9017.
+    const failed = await run({
+      measure: { events: { kind: 'transfer_complete', withinSeconds: 86_400, failed: true } },
+      groupBy: ['faultCode'],
+    });
+    expect(failed.rows).toEqual([{ key: { faultCode: '9010' }, value: 1 }]);
+  });
+});
