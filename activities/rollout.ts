@@ -3,7 +3,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import { and, eq, gte, inArray, lte, sql } from 'drizzle-orm';
 import { appendAudit } from '../db/audit.js';
 import type { Db } from '../db/client.js';
-import { deviceEvents, firmwareImages, fleetHealth, rolloutCohortDevices } from '../db/schema/index.js';
+import {
+  deviceEvents,
+  devices as devicesTable,
+  firmwareImages,
+  fleetHealth,
+  rolloutCohortDevices,
+} from '../db/schema/index.js';
 import type { Executor, SubmitOutcome } from '../executor/executor.js';
 import { idempotencyKey } from '../executor/executor.js';
 import { deviceSetHash, selectorQuery } from '../fleet/resolve.js';
@@ -15,12 +21,14 @@ import {
   type DeviceEvent,
   type FleetHealth,
   type GateResult,
+  type HealthSample,
   type OutcomeCounts,
   type RolloutSpec,
   type WavePlanResult,
   classifyOutcome,
   estimateSchedule,
   inMaintenanceWindow,
+  judgeInformRate,
   evaluateGate,
   gateParamsFromSpec,
   planAbort,
@@ -62,7 +70,15 @@ export interface RolloutFleet {
     events: Map<string, DeviceEvent[]>;
     health: FleetHealth;
   }>;
+  /**
+   * Is the infrastructure healthy right now (fresh, healthy fleet-health rows)? Dispatch asks before
+   * each batch and stops promptly when not. Optional: fleets without it are taken as healthy.
+   */
+  healthyNow?(): Promise<boolean>;
 }
+
+/** `ApplicationFailure.type` of a dispatch stopped because the infrastructure is unhealthy (pause, not fail). */
+export const INFRASTRUCTURE_UNHEALTHY = 'InfrastructureUnhealthy';
 
 /** The catalogue entry a rollout installs, and the image it rolls back to. */
 export interface RolloutImage {
@@ -220,28 +236,43 @@ function bump(c: OutcomeCounts, o: Classified['outcome']): void {
 export interface DbFleetOptions {
   /** A fleet-health row older than this reads as unhealthy (the executor writes one every 5 s). */
   maxRowAgeMs?: number;
-  /** Width of one bucket of the inform-rate health history. */
+  /** Width of one bucket (and one sample) of the inform-rate health history. */
   healthBucketMs?: number;
+  /** Look-back before the judged span that sets the baseline inform rate (default one hour). */
+  baselineLookbackMs?: number;
+  /**
+   * Cap on the judged window's width. The window is as wide as the cohort's periodic inform
+   * interval (lock-step informs never read as an outage), but no wider than this (default 15 min),
+   * so devices informing once a day still get outages of minutes noticed.
+   */
+  maxHealthWindowMs?: number;
   /** Below this many informs per bucket at baseline, the rate says nothing (small or idle fleets). */
   minBaselinePerBucket?: number;
+  /** Where a detected drop of the inform rate is reported (once per span). */
+  log?: Logger;
 }
-
-/** Share of the baseline inform rate below which a bucket reads as an outage (as executor/health.ts). */
-const OUTAGE_RATE_SHARE = 0.2;
 
 /**
  * The PostgreSQL-backed fleet: devices table for the cohort, device_events + fleet_health for outcomes.
  *
  * Health history: `fleet_health` keeps only the latest row per component, so the past is read from
- * what the executor persisted before acknowledging: informs per time bucket against the window's
- * baseline (upper quartile). A bucket far below it means CPEs could not reach the ACS; the outcome
- * of a device whose window overlaps such a bucket is `unknown`, never `brick`. The present is the
- * latest rows: every component healthy and fresh.
+ * what the executor persisted before acknowledging: informs per time bucket, judged over sliding
+ * windows at least as wide as the cohort's periodic inform interval against the median window of
+ * the hour before (domain/rollout/health.ts). A window far below it means CPEs could not reach the
+ * ACS; the outcome of a device whose window overlaps it is `unknown`, never `brick`. The present
+ * (the unfinished bucket) is the latest rows: every component healthy and fresh.
  */
 export function dbRolloutFleet(db: Db, opts: DbFleetOptions = {}): RolloutFleet {
   const maxRowAgeMs = opts.maxRowAgeMs ?? 15_000;
   const bucketMs = opts.healthBucketMs ?? 60_000;
   const minBaseline = opts.minBaselinePerBucket ?? 10;
+  const lookbackMs = opts.baselineLookbackMs ?? 3_600_000;
+  const maxWindowMs = opts.maxHealthWindowMs ?? 15 * 60_000;
+  /** Inform counts of settled buckets by bucket start (late writes land within SETTLED_MS). */
+  const counted = new Map<number, number>();
+  const SETTLED_MS = 120_000;
+  let intervalCache: { key: string; ms: number } | undefined;
+  let lastLogged = '';
   return {
     async resolveCohort(selector, co) {
       if (co) {
@@ -273,6 +304,9 @@ export function dbRolloutFleet(db: Db, opts: DbFleetOptions = {}): RolloutFleet 
         return readSnapshot(co.rolloutId);
       }
       return live;
+    },
+    async healthyNow() {
+      return presentHealthy(Date.now());
     },
     async observe(deviceIds, fromMs, toMs) {
       const events = new Map<string, DeviceEvent[]>();
@@ -308,7 +342,7 @@ export function dbRolloutFleet(db: Db, opts: DbFleetOptions = {}): RolloutFleet 
           events.set(r.deviceId, arr);
         }
       }
-      return { events, health: await health(fromMs, toMs) };
+      return { events, health: await health(deviceIds, fromMs, toMs) };
     },
   };
 
@@ -381,30 +415,104 @@ export function dbRolloutFleet(db: Db, opts: DbFleetOptions = {}): RolloutFleet 
     return out;
   }
 
-  async function health(fromMs: number, toMs: number): Promise<FleetHealth> {
-    const samples: Array<{ at: number; healthy: boolean }> = [];
-    const full = Math.floor((toMs - fromMs) / bucketMs);
-    if (full > 0) {
-      const r = await db.execute<{ b: number; n: number }>(
-        sql`select floor((extract(epoch from at) * 1000 - ${fromMs}) / ${bucketMs})::int as b, count(*)::int as n
-            from device_events where kind = 'inform' and at >= ${new Date(fromMs)} and at < ${new Date(fromMs + full * bucketMs)}
+  /**
+   * The periodic inform interval (ms) that matters for these devices: the 95th percentile of their
+   * stored intervals (a few stragglers on a daily interval do not widen every window). Cached for
+   * the last device set (a rollout's cohort is frozen, so every look asks about the same one).
+   */
+  async function informIntervalMs(ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const key = `${ids.length}|${ids[0]}|${ids[ids.length - 1]}`;
+    if (intervalCache?.key === key) return intervalCache.ms;
+    let worst = 0;
+    for (let i = 0; i < ids.length; i += 5_000) {
+      const [row] = await db
+        .select({
+          s: sql<
+            number | null
+          >`percentile_disc(0.95) within group (order by ${devicesTable.periodicInformIntervalS})`,
+        })
+        .from(devicesTable)
+        .where(inArray(devicesTable.id, ids.slice(i, i + 5_000)));
+      worst = Math.max(worst, Number(row?.s ?? 0) * 1000);
+    }
+    intervalCache = { key, ms: worst };
+    return worst;
+  }
+
+  /** Informs per bucket in [from, to) (bucket-aligned); settled buckets come from the cache. */
+  async function informCounts(from: number, to: number): Promise<number[]> {
+    const n = Math.max(0, Math.round((to - from) / bucketMs));
+    let q = from;
+    while (q < to && counted.has(q)) q += bucketMs;
+    if (q < to) {
+      const r = await db.execute<{ b: string; n: number }>(
+        sql`select (floor(extract(epoch from at) * 1000 / ${bucketMs}) * ${bucketMs})::bigint as b, count(*)::int as n
+            from device_events where kind = 'inform' and at >= ${new Date(q)} and at < ${new Date(to)}
             group by 1`,
       );
-      const counts = new Array<number>(full).fill(0);
-      for (const row of r.rows) if (row.b >= 0 && row.b < full) counts[row.b] = Number(row.n);
-      const sorted = [...counts].sort((a, b) => a - b);
-      const baseline = sorted[Math.floor(sorted.length * 0.75)] ?? 0;
-      for (let i = 0; i < full; i++)
-        samples.push({
-          at: fromMs + i * bucketMs,
-          healthy: baseline < minBaseline || counts[i]! >= OUTAGE_RATE_SHARE * baseline,
-        });
+      const fresh = new Map<number, number>();
+      for (const row of r.rows) fresh.set(Number(row.b), Number(row.n));
+      const settled = Date.now() - SETTLED_MS;
+      if (counted.size > 200_000) counted.clear();
+      for (let b = q; b < to; b += bucketMs) {
+        const c = fresh.get(b) ?? 0;
+        if (b + bucketMs <= settled) counted.set(b, c);
+        else fresh.set(b, c);
+      }
+      return Array.from({ length: n }, (_, i) => {
+        const b = from + i * bucketMs;
+        return b < q ? counted.get(b)! : (fresh.get(b) ?? 0);
+      });
+    }
+    return Array.from({ length: n }, (_, i) => counted.get(from + i * bucketMs)!);
+  }
+
+  async function presentHealthy(now: number): Promise<boolean> {
+    const rows = await db.select().from(fleetHealth);
+    return rows.length > 0 && rows.every((x) => x.healthy && now - x.at.getTime() <= maxRowAgeMs);
+  }
+
+  async function health(deviceIds: readonly string[], fromMs: number, toMs: number): Promise<FleetHealth> {
+    const now = Date.now();
+    // Buckets aligned to the epoch (settled ones are cached across looks); the last full bucket ends
+    // at or before both `toMs` and now.
+    const judgeStart = Math.floor(fromMs / bucketMs) * bucketMs;
+    const end = Math.floor(Math.min(toMs, now) / bucketMs) * bucketMs;
+    const lookStart = Math.floor((judgeStart - lookbackMs) / bucketMs) * bucketMs;
+    const samples: HealthSample[] = [];
+    if (end > judgeStart) {
+      const intervalMs = Math.min(await informIntervalMs(deviceIds), maxWindowMs);
+      const windowSteps = Math.max(1, Math.ceil(intervalMs / bucketMs));
+      const j = judgeInformRate(await informCounts(lookStart, end), {
+        start: lookStart,
+        stepMs: bucketMs,
+        windowSteps,
+        judgeFrom: (judgeStart - lookStart) / bucketMs,
+        minBaselinePerWindow: minBaseline * windowSteps,
+      });
+      samples.push(...j.samples);
+      if (j.lowWindows.length > 0 && opts.log) {
+        const key = `${j.lowWindows[0]![0]}-${j.lowWindows.at(-1)![1]}`;
+        if (key !== lastLogged) {
+          lastLogged = key;
+          opts.log.info(
+            {
+              windows: j.lowWindows.length,
+              from: new Date(j.lowWindows[0]![0]).toISOString(),
+              to: new Date(j.lowWindows.at(-1)![1]).toISOString(),
+              baselinePerWindow: j.baseline,
+              baselineFrom: j.baselineFrom,
+              windowMs: windowSteps * bucketMs,
+            },
+            'inform rate fell below the outage share: outcomes in that span are unknown',
+          );
+        }
+      }
     }
     // The unfinished bucket up to now: judged by the latest rows (every component healthy and fresh).
-    const rows = await db.select().from(fleetHealth);
-    const now = Date.now();
-    const current = rows.length > 0 && rows.every((x) => x.healthy && now - x.at.getTime() <= maxRowAgeMs);
-    samples.push({ at: fromMs + full * bucketMs, healthy: current });
+    const current = await presentHealthy(now);
+    samples.push({ at: Math.max(end, judgeStart), healthy: current });
     samples.push({ at: toMs, healthy: current });
     return { samples, maxStalenessMs: bucketMs };
   }
@@ -624,19 +732,30 @@ export function createRolloutActivities(deps: RolloutDeps) {
       let leaseHeld = 0;
       let rejected = 0;
       const deadline = new Date(Date.now() + input.spec.outcomeTimeoutMinutes * minuteMs);
+      // ACS (or broker) down: stop dispatching now and let the wave pause (invariant 5), instead of
+      // retrying the activity until the outage ends. Sent devices stay sent (idempotency keys).
+      const infraDown = (cause?: unknown) =>
+        ApplicationFailure.create({
+          type: INFRASTRUCTURE_UNHEALTHY,
+          message: `infrastructure unhealthy: dispatch of wave ${input.wave + 1} stopped after ${sent} devices${cause ? ` (${String(cause)})` : ''}`,
+          nonRetryable: true,
+        });
+      const healthyNow = async () => (fleet().healthyNow ? fleet().healthyNow!() : true);
       for (let i = 0; i < ids.length; i += BATCH) {
         const devices = ids.slice(i, i + BATCH);
+        const skip = i + BATCH <= resumeAt;
+        if (!skip && !(await healthyNow())) throw infraDown();
         // Devices before the heartbeat point were submitted by an earlier attempt; submit() is
         // idempotent anyway, this only saves the round trip.
-        const out: SubmitOutcome[] =
-          i + BATCH <= resumeAt
-            ? devices.map((d) => ({
-                deviceId: d,
-                outcome: 'existing' as const,
-                key: idempotencyKey(ref, d, 'download'),
-                state: 'queued' as const,
-              }))
-            : await executor().submit({
+        const out: SubmitOutcome[] = skip
+          ? devices.map((d) => ({
+              deviceId: d,
+              outcome: 'existing' as const,
+              key: idempotencyKey(ref, d, 'download'),
+              state: 'queued' as const,
+            }))
+          : await executor()
+              .submit({
                 ref,
                 devices,
                 owner: input.rolloutId,
@@ -648,6 +767,11 @@ export function createRolloutActivities(deps: RolloutDeps) {
                   fileSize: img.fileSize,
                   ...(img.checksum ? { checksum: img.checksum } : {}),
                 },
+              })
+              .catch(async (err: unknown) => {
+                // A failed submit during an outage pauses; otherwise the activity retries.
+                if (!(await healthyNow().catch(() => false))) throw infraDown(err);
+                throw err;
               });
         for (const o of out) {
           if (o.outcome === 'queued' || o.outcome === 'existing') sent++;

@@ -8,3 +8,4 @@ export * from './rollback.js';
 export * from './maintenance.js';
 export * from './prng.js';
 export * from './schedule.js';
+export * from './health.js';

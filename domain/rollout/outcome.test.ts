@@ -84,6 +84,23 @@ describe('classifyOutcome', () => {
     expect(classifyOutcome([], stale, p(61)).outcome).toBe('unknown');
   });
 
+  it('the old-image inform of the session that delivered the Download does not hide a brick', () => {
+    // Connection request → Inform on 1.0 → Download → reboot → never heard of again.
+    const ev: DeviceEvent[] = [
+      { kind: 'inform', at: 0.5 * MIN, softwareVersion: '1.0', eventCodes: ['6 CONNECTION REQUEST'] },
+    ];
+    const b = classifyOutcome(ev, healthy, p(60));
+    expect(b.outcome).toBe('brick');
+    // A device still informing on the old image late in the window never applied the image: not a brick.
+    const alive: DeviceEvent[] = [...ev, { kind: 'inform', at: 45 * MIN, softwareVersion: '1.0' }];
+    const a = classifyOutcome(alive, healthy, p(60));
+    expect(a.outcome).toBe('unknown');
+    expect(a.reason).toMatch(/previous image/);
+    // A third version is odd, whatever its timing.
+    const odd: DeviceEvent[] = [{ kind: 'inform', at: 1 * MIN, softwareVersion: '0.9' }];
+    expect(classifyOutcome(odd, healthy, p(60)).reason).toMatch(/unexpected version 0.9/);
+  });
+
   it('ignores events from before the dispatch', () => {
     const ev: DeviceEvent[] = [{ kind: 'boot', at: -5 * MIN, softwareVersion: '2.0' }];
     expect(classifyOutcome(ev, healthy, p(61)).outcome).toBe('brick');

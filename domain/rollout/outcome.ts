@@ -119,8 +119,22 @@ export function classifyOutcome(
   if (!healthyThroughout(health, p.dispatchedAt, deadline)) {
     return { outcome: 'unknown', at: deadline, reason: 'infrastructure unhealthy during the outcome window' };
   }
-  const other = evs.find((e) => versionOf(e) !== undefined);
+  // Informs on the previous image after dispatch are expected: the session that delivers the
+  // Download (connection request, next periodic inform) opens with one. Only a third version is odd.
+  const other = evs.find((e) => {
+    const v = versionOf(e);
+    return v !== undefined && v !== p.previousVersion;
+  });
   if (other)
     return { outcome: 'unknown', at: deadline, reason: `reported unexpected version ${versionOf(other)}` };
+  // Still talking on the old image in the second half of the window: the device is alive and the
+  // image was never applied (Download not delivered yet) — not a brick, and not the image's fault.
+  const last = evs.at(-1);
+  if (last && last.at > deadline - p.outcomeTimeoutMs / 2)
+    return {
+      outcome: 'unknown',
+      at: deadline,
+      reason: 'still reporting the previous image late in the outcome window (image not applied)',
+    };
   return { outcome: 'brick', at: deadline, reason: 'not back by the outcome timeout' };
 }
