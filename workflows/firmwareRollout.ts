@@ -272,7 +272,13 @@ export async function firmwareRollout(input: FirmwareRolloutInput): Promise<Firm
       windowMs: input.approvalWindowMs ?? 7 * 24 * 3600_000,
       ...(input.carried?.approvals ? { resume: input.carried.approvals } : {}),
     });
-    const outcome = await approvals.wait();
+    const outcome = await waitOrAbort(approvals);
+    if (outcome === 'abort') {
+      // Nothing went out yet: nothing to roll back.
+      state.status = 'aborted';
+      await audit('rollout.aborted', 'aborted-before-start', { gate: 'start' });
+      return finish(['aborted by an operator']);
+    }
     if (outcome.status !== 'approved') {
       state.status = 'rejected';
       await audit('rollout.rejected', 'rejected', { approval: outcome.status });
@@ -317,6 +323,20 @@ export async function firmwareRollout(input: FirmwareRolloutInput): Promise<Firm
     return finish(reasons);
   }
 
+  /**
+   * Wait for an approval gate, but act on an operator's abort while it waits (an abort used to sit
+   * until someone voted). The race adds no command to history until an abort arrives.
+   */
+  async function waitOrAbort(
+    approvals: ReturnType<typeof installApprovals>,
+  ): Promise<Awaited<ReturnType<ReturnType<typeof installApprovals>['wait']>> | 'abort'> {
+    const aborted = condition(() => state.abortRequested).then(() => 'abort' as const);
+    const outcome = await Promise.race([approvals.wait(), aborted]);
+    if (outcome === 'abort' && patched('rollout-abort-during-approval')) return 'abort';
+    if (outcome === 'abort') return approvals.wait();
+    return outcome;
+  }
+
   /** The approval gate a wave needs from the spec: before any wave above N devices, before the last. */
   function waveGate(wave: number, devices: number): string | undefined {
     const a = input.spec.approvals;
@@ -327,7 +347,7 @@ export async function firmwareRollout(input: FirmwareRolloutInput): Promise<Firm
   }
 
   /** The shared approval mechanism, bound to the plan's hash; the spec's gate needs at least one vote. */
-  async function approveWave(gate: string, wave: number, devices: number): Promise<boolean> {
+  async function approveWave(gate: string, wave: number, devices: number): Promise<boolean | 'abort'> {
     state.status = 'awaiting-approval';
     await audit('rollout.awaiting_approval', `gate-${gate}`, { gate, wave, devices });
     const approvals = installApprovals({
@@ -339,7 +359,8 @@ export async function firmwareRollout(input: FirmwareRolloutInput): Promise<Firm
       requiredApprovals: Math.max(1, input.requiredApprovals),
       windowMs: input.approvalWindowMs ?? 7 * 24 * 3600_000,
     });
-    const outcome = await approvals.wait();
+    const outcome = await waitOrAbort(approvals);
+    if (outcome === 'abort') return 'abort';
     if (outcome.status !== 'approved') {
       state.status = 'rejected';
       await audit('rollout.rejected', `rejected-${gate}`, { gate, approval: outcome.status });
@@ -388,6 +409,7 @@ export async function firmwareRollout(input: FirmwareRolloutInput): Promise<Firm
       const gate = waveGate(w.wave, w.devices);
       if (gate && !(state.approvedGates ?? []).includes(gate)) {
         const ok = await approveWave(gate, w.wave, w.devices);
+        if (ok === 'abort') return abortAndRollBack(allStrata, ['aborted by an operator']);
         if (!ok) return finish([`approval before wave ${w.wave + 1} was not given`]);
         state.approvedGates = [...(state.approvedGates ?? []), gate];
         if ((state.status as RolloutProgress['status']) === 'awaiting-approval') state.status = 'running';

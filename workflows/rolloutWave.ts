@@ -1,4 +1,6 @@
 import {
+  ActivityFailure,
+  ApplicationFailure,
   condition,
   getExternalWorkflowHandle,
   patched,
@@ -20,6 +22,15 @@ const { dispatchBatch } = proxyActivities<Acts>({
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
+
+/** Did the dispatch activity stop because the infrastructure is unhealthy (activities/rollout.ts)? */
+function infrastructureDown(err: unknown): boolean {
+  return (
+    err instanceof ActivityFailure &&
+    err.cause instanceof ApplicationFailure &&
+    err.cause.type === 'InfrastructureUnhealthy'
+  );
+}
 
 export interface RolloutWaveInput {
   rolloutId: string;
@@ -101,14 +112,28 @@ export async function rolloutWave(input: RolloutWaveInput): Promise<RolloutWaveR
         if (aborted) return { wave: input.wave, batches, outcome: 'abort-requested' };
         if (paused) return { wave: input.wave, batches, outcome: 'paused' };
       }
-      const b = await dispatchBatch({
-        ...base,
-        wave: input.wave,
-        stage,
-        from,
-        to: Math.min(size, from + chunk),
-        excludeStrata: input.excludeStrata,
-      });
+      let b: DispatchedBatch;
+      try {
+        b = await dispatchBatch({
+          ...base,
+          wave: input.wave,
+          stage,
+          from,
+          to: Math.min(size, from + chunk),
+          excludeStrata: input.excludeStrata,
+        });
+      } catch (err) {
+        // The dispatch stopped because the ACS/broker is down: look (the gate pauses on unhealthy
+        // infrastructure) instead of failing the wave. What went out is re-sent as `existing`.
+        if (!infrastructureDown(err) || !patched('rollout-dispatch-infra-pause')) throw err;
+        evaluation = await look();
+        if (evaluation.gate.decision === 'pause' || evaluation.gate.decision === 'abort')
+          return { wave: input.wave, batches, outcome: evaluation.gate.decision, evaluation };
+        // Healthy again by the time we looked: try the slice again after a poll interval.
+        await condition(() => aborted || paused, input.pollMs);
+        from -= chunk;
+        continue;
+      }
       batches.push(b);
       // Held-back devices: come back to this slice until every device was sent.
       if (b.deferred && patched('rollout-maintenance-deferral')) from -= chunk;
