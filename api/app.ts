@@ -7,6 +7,7 @@ import type { DbHandle } from '../db/client.js';
 import type { Llm, PlannerUnavailable } from '../planner/llm.js';
 import type { AuthOptions } from './auth/config.js';
 import { authOptionsFromEnv } from './auth/config.js';
+import { oidcRoutes } from './auth/oidc.js';
 import { registerAuth } from './auth/plugin.js';
 import { consoleRoutes } from './console/plugin.js';
 import { registerErrorHandling } from './errors.js';
@@ -47,9 +48,10 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
   registerErrorHandling(fastify);
   await registerHardening(fastify, deps.hardening);
   // Every route requires authentication unless its schema declares `security: []`.
+  const auth = deps.auth ?? authOptionsFromEnv();
   registerAuth(fastify, {
     db: deps.db.db,
-    options: deps.auth ?? authOptionsFromEnv(),
+    options: auth,
     publicPrefixes: ['/docs', '/console'],
   });
   await fastify.register(swagger, {
@@ -72,6 +74,7 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
   await fastify.register(consoleRoutes);
   await fastify.register(healthRoutes, { checks: deps.readiness });
   await fastify.register(identityRoutes, { db: deps.db.db });
+  await fastify.register(oidcRoutes, { db: deps.db.db, ...(auth.oidc ? { oidc: auth.oidc } : {}) });
   await fastify.register(approvalRoutes, { db: deps.db.db, temporal: deps.temporal.client });
   await fastify.register(auditRoutes, { db: deps.db.db });
   await fastify.register(fleetRoutes, { db: deps.db.db });
