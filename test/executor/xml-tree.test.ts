@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { parseEnvelope, xmlTree } from '../../executor/cwmp/soap.js';
+import { parseEnvelope, SoapError, xmlTree } from '../../executor/cwmp/soap.js';
 import { faultXml, informXml, transferCompleteXml } from '../../sim/cwmp/soap.js';
 import {
   getParameterValuesResponse,
   getRpcMethods,
   inform,
+  MALFORMED,
   setParameterValuesFault,
   transferComplete,
   unknownRpc,
@@ -95,6 +96,42 @@ describe('envelope tree: plain fast path', () => {
       device: { serialNumber: 'FX0001' },
     });
     expect(parseEnvelope(variants[0]!).message).toMatchObject({ type: 'Inform', retryCount: 0 });
+  });
+
+  it('takes nothing ill-formed: those meet the validator and get a 400 as before', () => {
+    const ok = inform(NSS[1]!);
+    const illFormed = [
+      MALFORMED.unclosed,
+      MALFORMED.notXml,
+      ok.replace('</DeviceId>', '</DeviceID>'),
+      ok.replace('<MaxEnvelopes>1</MaxEnvelopes>', '<MaxEnvelopes>1</RetryCount><MaxEnvelopes>'),
+      `${ok}<SOAP-ENV:Envelope/>`,
+      `${ok} trailing text`,
+      ok.replace('<OUI>', '<OUI a="1" a="2">'),
+      ok.replace('<OUI>', '<OUI a=1>'),
+      ok.replace('<OUI>', '<OUI a="1"b="2" ="3">'),
+      ok.replace('<OUI>', '<1OUI>').replace('</OUI>', '</1OUI>'),
+      ok.replace('00D09E', '00D0&9E'),
+      ok.replace('<?xml version="1.0" encoding="UTF-8"?>', '<?xml version="1.0" encoding="UTF-8"'),
+      ok.replace('</SOAP-ENV:Envelope>', ''),
+      ok.slice(0, ok.length / 2),
+    ];
+    for (const xml of illFormed) {
+      expect(xmlTree.plain(xml), xml.slice(0, 80)).toBeNull();
+      let status = 0;
+      try {
+        parseEnvelope(xml);
+      } catch (err) {
+        status = err instanceof SoapError ? err.status : -1;
+      }
+      expect(status, xml.slice(-120)).toBe(400);
+    }
+    // What the validator lets through (a control character, '<' in an attribute) is not taken by the
+    // fast path either: it stays with the general parser, as before.
+    for (const xml of [ok.replace('00D09E', '00D0\u00019E'), ok.replace('<OUI>', '<OUI a="<">')]) {
+      expect(xmlTree.plain(xml)).toBeNull();
+      expect(parseEnvelope(xml).message.type).toBe('Inform');
+    }
   });
 
   it('keeps attribute values with ">" and both quote styles, entities decoded', () => {
