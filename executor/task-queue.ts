@@ -184,16 +184,22 @@ export async function enqueue(
   return devices.map((d) => out.get(d)!);
 }
 
-/** Devices with open tasks that are due, i.e. that need a session (for the trigger loop). */
+/**
+ * Devices with open tasks that are due, i.e. that need a session (for the trigger loop). With
+ * `protocol`, only devices the inventory says speak it: on a mixed fleet each driver's loop wakes its
+ * own devices (a CWMP connection request to a USP device only rewrites its task's trigger path).
+ */
 export async function devicesNeedingSession(
   q: Queryable,
   limit = 1000,
+  protocol?: string,
 ): Promise<Array<{ deviceId: string; state: TaskState }>> {
   const r = await q.query<{ device_id: string; state: TaskState }>(
-    `SELECT DISTINCT ON (device_id) device_id, state FROM executor_tasks
-     WHERE state IN ('queued', 'triggered') AND not_before <= now() AND deadline > now()
-     ORDER BY device_id, id LIMIT $1`,
-    [limit],
+    `SELECT DISTINCT ON (t.device_id) t.device_id, t.state FROM executor_tasks t
+     WHERE t.state IN ('queued', 'triggered') AND t.not_before <= now() AND t.deadline > now()
+       AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM devices d WHERE d.id = t.device_id AND d.protocol = $2))
+     ORDER BY t.device_id, t.id LIMIT $1`,
+    [limit, protocol ?? null],
   );
   return r.rows.map((x) => ({ deviceId: x.device_id, state: x.state }));
 }

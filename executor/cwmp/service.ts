@@ -59,7 +59,7 @@ export async function startCwmpService(opts: {
   const sweep = setInterval(() => {
     void (async () => {
       await expireDue(db.pool);
-      const due = await devicesNeedingSession(db.pool, 500);
+      const due = await devicesNeedingSession(db.pool, 500, 'cwmp');
       requester.wake(due.filter((d) => d.state === 'queued').map((d) => d.deviceId));
     })().catch((err) => opts.log.warn({ err }, 'sweep failed'));
   }, opts.sweepMs ?? 5_000);

@@ -624,12 +624,8 @@ export function createUspExecutor(
 
   const sweep = async () => {
     await expireDue(pool);
-    const due = await devicesNeedingSession(pool, 1000);
-    const usp = await pool.query<{ id: string }>(
-      `SELECT id FROM devices WHERE protocol = 'usp' AND id = ANY($1::text[])`,
-      [due.map((d) => d.deviceId)],
-    );
-    await Promise.all(usp.rows.map((r) => drain(r.id)));
+    const due = await devicesNeedingSession(pool, 1000, 'usp');
+    await Promise.all(due.map((d) => drain(d.deviceId)));
   };
 
   const exec = createQueueExecutor({
