@@ -14,7 +14,14 @@ import {
 } from './bundle.js';
 import { canonicalJson, sha256Hex } from './canonical-json.js';
 import { policyDataHash } from './policy-data.js';
-import { engineCohortJson, engineInputJson, type PreparedInput, prepareInput } from './prepared-input.js';
+import {
+  engineCohortJson,
+  engineInputJson,
+  PlanMemo,
+  type PreparedInput,
+  type PreparedPlan,
+  prepareInput,
+} from './prepared-input.js';
 import { type PolicyData, PolicyDecision } from './schema.js';
 
 /** A decision with what it was decided on; this is what gets stored. */
@@ -82,11 +89,13 @@ abstract class BaseEngine implements PolicyEngine {
   policyHash = '';
   dataHash = '';
   bundleHash = '';
+  /** The last plan validated: a plan's next decisions compare its members instead of parsing them. */
+  private readonly plans = new PlanMemo();
 
   abstract load(data: PolicyData): Promise<void>;
   abstract evaluateJson(inputJson: string): Promise<unknown>;
 
-  /** Evaluates a validated input; an engine may keep the cohort's parsed form between calls. */
+  /** Evaluates a validated input; an engine may keep the plan's parsed form between calls. */
   evaluatePrepared(p: PreparedInput): Promise<unknown> {
     return this.evaluateJson(engineInputJson(p));
   }
@@ -113,7 +122,7 @@ abstract class BaseEngine implements PolicyEngine {
       dataHash: this.dataHash,
       latencyMs: performance.now() - started,
     });
-    const prepared = prepareInput(input);
+    const prepared = prepareInput(input, this.plans);
     if (!prepared.ok) {
       const { path: where, message } = prepared.issue;
       const decision = failClosed('input_invalid', `policy input ${where}: ${message}`, where);
@@ -149,7 +158,7 @@ function errorText(err: unknown): string {
   return typeof err === 'string' ? err : JSON.stringify(err);
 }
 
-/** The parts of the SDK's LoadedPolicy (opa-wasm 1.x) the cohort cache works with. */
+/** The parts of the SDK's LoadedPolicy (opa-wasm 1.x) the plan cache works with. */
 interface PolicyInternals {
   wasmInstance: { exports: unknown };
   mem: { buffer: ArrayBuffer };
@@ -173,21 +182,44 @@ interface OpaExports {
   eval(ctx: number): number;
 }
 
-const COHORT_PATH = new TextEncoder().encode('["cohort"]');
+const encoder = new TextEncoder();
+const CHANGE_PATH = encoder.encode('["change"]');
+const COHORT_PATH = encoder.encode('["cohort"]');
+const DEVICES_PATH = encoder.encode('["devices"]');
+
+/** Same plan text: the memo hands back the same object, so identity settles it nearly always. */
+function samePlan(a: PreparedPlan, b: PreparedPlan): boolean {
+  return (
+    a === b ||
+    (a.cohortJson === b.cohortJson &&
+      a.topologyPeakJson === b.topologyPeakJson &&
+      a.changeJson === b.changeJson &&
+      a.devicesJson === b.devicesJson)
+  );
+}
+
+/** A plan's members parsed in wasm memory, with the paths they are attached at. */
+interface ParsedPlan {
+  plan: PreparedPlan;
+  /** [path, value] addresses: ["change"], ["cohort"], ["devices"]. */
+  members: Array<[number, number]>;
+  /** Heap end after the plan: each evaluation's scratch space starts here. */
+  end: number;
+}
 
 class WasmEngine extends BaseEngine {
   readonly engine = 'wasm' as const;
   private policy: LoadedPolicy | undefined;
-  private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder();
   private entrypoint = 0;
-  /** Heap end after the data document: the cohort cache starts here. */
+  /** Heap end after the data document: the plan cache starts here. */
   private dataEnd = 0;
   /**
-   * The last cohort, parsed once and kept in wasm memory below the per-evaluation heap: a plan's
-   * decisions (propose, approvals, each wave) share it, and parsing it is a third of a decision.
+   * The last plan (change, cohort, devices), parsed once and kept in wasm memory below the
+   * per-evaluation heap: a plan's decisions (propose, approvals, each wave) share it, and parsing
+   * its 250 cohort elements costs more than evaluating the policy.
    */
-  private cohort: { json: string; addr: number; end: number } | undefined;
+  private plan: ParsedPlan | undefined;
 
   constructor(private readonly sources: PolicySources) {
     super();
@@ -214,8 +246,8 @@ class WasmEngine extends BaseEngine {
 
   async setData(data: PolicyData): Promise<void> {
     if (!this.policy) throw new Error('policy engine not loaded');
-    // setData rewinds the heap to the start: the cached cohort is gone with it.
-    this.cohort = undefined;
+    // setData rewinds the heap to the start: the cached plan is gone with it.
+    this.plan = undefined;
     this.policy.setData({ policy_data: data });
     this.dataEnd = this.internals().dataHeapPtr;
     this.dataLoaded(data);
@@ -228,7 +260,7 @@ class WasmEngine extends BaseEngine {
   async evaluateJson(inputJson: string): Promise<unknown> {
     if (!this.policy) throw new Error('policy engine not loaded');
     // ArrayBuffer input skips the SDK's own JSON.stringify.
-    const bytes = this.encoder.encode(inputJson);
+    const bytes = encoder.encode(inputJson);
     const rs = this.policy.evaluate(bytes.buffer, ENTRYPOINT) as Array<{ result: unknown }> | null;
     if (!rs) throw new Error('wasm evaluation returned no result set');
     return rs[0]?.result;
@@ -236,7 +268,7 @@ class WasmEngine extends BaseEngine {
 
   /** Copies JSON text into wasm memory at the heap pointer and parses it there. */
   private parse(ex: OpaExports, mem: { buffer: ArrayBuffer }, text: string | Uint8Array): number {
-    const bytes = typeof text === 'string' ? this.encoder.encode(text) : text;
+    const bytes = typeof text === 'string' ? encoder.encode(text) : text;
     const raw = ex.opa_malloc(bytes.byteLength);
     // opa_malloc grows memory as needed, so the view is taken afterwards.
     new Uint8Array(mem.buffer).set(bytes, raw);
@@ -250,21 +282,26 @@ class WasmEngine extends BaseEngine {
     const policy = this.internals();
     const ex = policy.wasmInstance.exports as unknown as OpaExports;
     const mem = policy.mem;
-    // The peak is a function of the cohort, so the cohort's text alone keys the cache.
-    if (this.cohort?.json !== p.cohortJson) {
-      this.cohort = undefined;
+    if (!this.plan || !samePlan(this.plan.plan, p.plan)) {
+      this.plan = undefined;
       ex.opa_heap_ptr_set(this.dataEnd);
-      const addr = this.parse(ex, mem, engineCohortJson(p));
-      this.cohort = { json: p.cohortJson, addr, end: ex.opa_heap_ptr_get() };
-      // The SDK's own evaluate() rewinds to dataHeapPtr: keep the cohort below it.
-      policy.dataHeapPtr = this.cohort.end;
+      const members: Array<[number, number]> = [
+        [this.parse(ex, mem, CHANGE_PATH), this.parse(ex, mem, p.plan.changeJson)],
+        [this.parse(ex, mem, COHORT_PATH), this.parse(ex, mem, engineCohortJson(p.plan))],
+        [this.parse(ex, mem, DEVICES_PATH), this.parse(ex, mem, p.plan.devicesJson)],
+      ];
+      this.plan = { plan: p.plan, members, end: ex.opa_heap_ptr_get() };
+      // The SDK's own evaluate() rewinds to dataHeapPtr: keep the plan below it.
+      policy.dataHeapPtr = this.plan.end;
     }
-    // Everything above the cohort is this evaluation's scratch space.
-    ex.opa_heap_ptr_set(this.cohort.end);
-    const inputAddr = this.parse(ex, mem, p.restJson);
-    // The cohort value is linked into the input object, not copied; evaluation never mutates input.
-    if (ex.opa_value_add_path(inputAddr, this.parse(ex, mem, COHORT_PATH), this.cohort.addr) !== 0) {
-      throw new Error('wasm could not attach the cohort to the policy input');
+    // Everything above the plan is this evaluation's scratch space.
+    ex.opa_heap_ptr_set(this.plan.end);
+    const inputAddr = this.parse(ex, mem, p.decisionJson);
+    // The plan's values are linked into the input object, not copied; evaluation never mutates input.
+    for (const [path, value] of this.plan.members) {
+      if (ex.opa_value_add_path(inputAddr, path, value) !== 0) {
+        throw new Error('wasm could not attach the plan to the policy input');
+      }
     }
     const ctx = ex.opa_eval_ctx_new();
     ex.opa_eval_ctx_set_input(ctx, inputAddr);
@@ -281,7 +318,7 @@ class WasmEngine extends BaseEngine {
 
   async close(): Promise<void> {
     this.policy = undefined;
-    this.cohort = undefined;
+    this.plan = undefined;
   }
 }
 

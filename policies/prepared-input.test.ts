@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from './canonical-json.js';
 import { loadPolicyEngine, type PolicyEngine } from './engine.js';
 import { cases, testPolicyData } from './fixtures/cases.js';
-import { higherShare, prepareInput, topologyPeak } from './prepared-input.js';
+import { higherShare, PlanMemo, prepareInput, sameCohort, sameJson, topologyPeak } from './prepared-input.js';
 import { type PolicyData, PolicyInput } from './schema.js';
 
 const valid = Object.entries(cases).filter(([, c]) => PolicyInput.safeParse(c.input).success);
@@ -62,7 +62,7 @@ describe('prepareInput', () => {
     ];
     expect(topologyPeak(topology)).toEqual({ count: 41, total: 128 });
     const p = prepareInput(withCohort({ ...base.cohort, topology }));
-    expect(p.ok && p.input.topologyPeakJson).toBe('{"count":41,"total":128}');
+    expect(p.ok && p.input.plan.topologyPeakJson).toBe('{"count":41,"total":128}');
     expect(topologyPeak([{ count: 0, total: 10 }])).toEqual({ count: 0, total: 0 });
     // Shares a float division cannot tell apart: 2^53-scale products are compared as BigInt.
     const big = 2 ** 40;
@@ -71,7 +71,108 @@ describe('prepareInput', () => {
   });
 });
 
-describe('the wasm engine keeps the parsed cohort between decisions', () => {
+describe('the plan memo', () => {
+  it('gives every valid fixture the same text with and without it, twice in a row', () => {
+    const memo = new PlanMemo();
+    for (const [name, c] of valid) {
+      const plain = prepareInput(c.input);
+      for (let i = 0; i < 2; i++) {
+        const p = prepareInput(c.input, memo);
+        expect(p.ok && plain.ok && p.input.json === plain.input.json, name).toBe(true);
+        if (p.ok && plain.ok) {
+          expect(p.input.decisionJson, name).toBe(plain.input.decisionJson);
+          expect(p.input.plan, name).toEqual(plain.input.plan);
+        }
+      }
+    }
+  });
+
+  it('validates a plan changed in place after it was memoised, and rejects it when invalid', () => {
+    const memo = new PlanMemo();
+    const input = structuredClone(base);
+    const first = prepareInput(input, memo);
+    expect(first.ok).toBe(true);
+    const edits: Array<[(i: PolicyInput) => void, boolean]> = [
+      [
+        (i) => {
+          i.cohort.topology[0]!.count = 1;
+        },
+        true,
+      ],
+      [(i) => void i.cohort.strata.push({ key: 'extra', count: 3 }), true],
+      [
+        (i) => {
+          (i.change.parameters![0]! as { value: unknown }).value = 'other';
+        },
+        true,
+      ],
+      [
+        (i) => {
+          i.devices[0]!.count += 1;
+        },
+        true,
+      ],
+      [
+        (i) => {
+          i.cohort.topology[0]!.count = i.cohort.topology[0]!.total + 1;
+        },
+        false,
+      ],
+      [
+        (i) => {
+          (i.cohort.strata[0]! as Record<string, unknown>).extra = 1;
+        },
+        false,
+      ],
+      [
+        (i) => {
+          (i.change.parameters![0]! as { value: unknown }).value = null;
+        },
+        false,
+      ],
+      [
+        (i) => {
+          (i.devices[0]! as { count: unknown }).count = -1;
+        },
+        false,
+      ],
+    ];
+    for (const [edit, ok] of edits) {
+      const edited = structuredClone(input);
+      prepareInput(edited, memo);
+      edit(edited);
+      const z = PolicyInput.safeParse(edited);
+      const p = prepareInput(edited, memo);
+      expect(z.success).toBe(ok);
+      expect(p.ok, edit.toString()).toBe(ok);
+      if (z.success && p.ok) expect(p.input.json).toBe(JSON.stringify(z.data));
+      if (!z.success && !p.ok) expect(p.issue.path).toBe(z.error.issues[0]?.path.join('.'));
+    }
+  });
+
+  it('compares documents exactly: keys, lengths, types and values', () => {
+    const snap = JSON.parse(JSON.stringify(base)) as unknown;
+    expect(sameJson(structuredClone(base), snap)).toBe(true);
+    expect(sameJson({ ...base, extra: undefined }, snap)).toBe(false);
+    expect(sameJson({ ...base, action: 'approve' }, snap)).toBe(false);
+    expect(sameJson({ ...base, devices: [...base.devices, base.devices[0]] }, snap)).toBe(false);
+    expect(sameJson({ ...base, cohort: { ...base.cohort, size: String(base.cohort.size) } }, snap)).toBe(
+      false,
+    );
+    expect(sameJson(Object.assign(Object.create({ x: 1 }), base), snap)).toBe(false);
+    const cohort = JSON.parse(JSON.stringify(base.cohort)) as PolicyInput['cohort'];
+    expect(sameCohort(structuredClone(base.cohort), cohort)).toBe(true);
+    // Same content, another key order: not a match (validated afresh), and still accepted.
+    const reordered = {
+      ...base.cohort,
+      topology: base.cohort.topology.map(({ kind, ...t }) => ({ ...t, kind })),
+    };
+    expect(sameCohort(reordered, cohort)).toBe(false);
+    expect(prepareInput({ ...base, cohort: reordered }).ok).toBe(true);
+  });
+});
+
+describe('the wasm engine keeps the parsed plan between decisions', () => {
   let engine: PolicyEngine;
   beforeAll(async () => {
     engine = await loadPolicyEngine({ data: testPolicyData, opaUrl: '' });
@@ -103,5 +204,16 @@ describe('the wasm engine keeps the parsed cohort between decisions', () => {
     expect(await codes(base)).toEqual([]);
     expect(await codes(over)).toEqual(['topology_share_too_large']);
     expect(await codes(base)).toEqual([]);
+  });
+
+  it('a plan edited in place between decisions is decided on as edited', async () => {
+    const input = structuredClone(base);
+    const codes = async () => (await engine.decide(input)).decision.deny.map((d) => d.code);
+    expect(await codes()).toEqual([]);
+    input.change.parameters![0]!.path = 'Device.ManagementServer.URL';
+    expect(await codes()).toEqual(['protected_path']);
+    input.change.parameters![0]!.path = 'Device.DNS.Client.Server.1.DNSServer';
+    input.cohort.topology[0]!.count = input.cohort.topology[0]!.total + 1;
+    expect((await engine.decide(input)).decision.deny[0]).toMatchObject({ code: 'input_invalid' });
   });
 });

@@ -1,14 +1,22 @@
-import { PolicyInput, PolicyInputWithoutCohort } from './schema.js';
+import { Change, DeviceGroup, PolicyInput, PolicyInputPerDecision } from './schema.js';
 
 /**
- * A validated policy input in canonical JSON, with the cohort (the large, plan-stable part: 50
- * strata, 200 topology elements) as its own text so an engine can keep it parsed between decisions.
+ * A validated policy input in canonical JSON (keys in PolicyInput's order, as JSON.stringify of
+ * zod's output gives them), split the way decisions repeat: the plan (change, cohort, devices) is
+ * shared by every decision about it (propose, each approval, each wave), the rest is per decision.
  */
 export interface PreparedInput {
-  /** The canonical text of the whole input, as JSON.stringify(PolicyInput.parse(input)) gives it. */
+  /** The canonical text of the whole input: what the input hash names. */
   json: string;
-  /** The input without its cohort, canonical. */
-  restJson: string;
+  /** The per-decision members (action, actor, proposer, validation, requested class, waivers, times). */
+  decisionJson: string;
+  plan: PreparedPlan;
+}
+
+/** The plan members as the engine evaluates them: the cohort carries the derived topology_peak. */
+export interface PreparedPlan {
+  changeJson: string;
+  devicesJson: string;
   /** The cohort, canonical. */
   cohortJson: string;
   /**
@@ -20,13 +28,14 @@ export interface PreparedInput {
 }
 
 /** The cohort as the engine evaluates it: with the derived topology_peak. */
-export function engineCohortJson(p: PreparedInput): string {
+export function engineCohortJson(p: PreparedPlan): string {
   return `${p.cohortJson.slice(0, -1)},"topology_peak":${p.topologyPeakJson}}`;
 }
 
 /** The whole input as the engine evaluates it. */
 export function engineInputJson(p: PreparedInput): string {
-  return `${p.restJson.slice(0, -1)},"cohort":${engineCohortJson(p)}}`;
+  const { plan } = p;
+  return `${p.decisionJson.slice(0, -1)},"change":${plan.changeJson},"cohort":${engineCohortJson(plan)},"devices":${plan.devicesJson}}`;
 }
 
 export type PrepareResult =
@@ -123,36 +132,176 @@ export function topologyPeak(topology: Array<{ count: number; total: number }>):
 }
 
 /**
- * The canonical input: the rest as zod emits it (PolicyInput's key order) with the cohort spliced in
- * where PolicyInput has it, before "devices". No string value can contain `,"devices":` unescaped,
- * and no key before it is named so, so the first occurrence is the top-level key.
+ * `v` is the same JSON document as `snapshot` (a JSON.parse result): plain objects with exactly
+ * the snapshot's keys, arrays of the same length, equal primitives. zod, reading only these keys and
+ * values, then accepts `v` exactly as it accepted the snapshot and emits the same output.
  */
-function withCohort(restJson: string, cohortJson: string): string {
-  const at = restJson.indexOf(',"devices":');
-  if (at < 0) throw new Error('policy input without devices passed the schema');
-  return `${restJson.slice(0, at)},"cohort":${cohortJson}${restJson.slice(at)}`;
+export function sameJson(v: unknown, snapshot: unknown): boolean {
+  if (snapshot === null || typeof snapshot !== 'object') return v === snapshot;
+  if (Array.isArray(snapshot)) {
+    if (!Array.isArray(v) || v.length !== snapshot.length) return false;
+    for (let i = 0; i < snapshot.length; i++) if (!sameJson(v[i], snapshot[i])) return false;
+    return true;
+  }
+  if (!isPlain(v)) return false;
+  const s = snapshot as Record<string, unknown>;
+  let n = 0;
+  for (const k in s) {
+    if (!Object.hasOwn(v, k) || !sameJson(v[k], s[k])) return false;
+    n++;
+  }
+  return Object.keys(v).length === n;
+}
+
+/** Own enumerable keys exactly `keys`, in that order (another order is simply not a match). */
+function keysAre(o: object, keys: readonly string[]): boolean {
+  let i = 0;
+  for (const k in o) {
+    if (k !== keys[i]) return false;
+    i++;
+  }
+  return i === keys.length;
+}
+
+interface CohortSnapshot {
+  size: number;
+  fleet_size: number;
+  strata: Array<{ key: string; count: number }>;
+  topology: Array<{ kind: string; id: string; count: number; total: number }>;
+}
+
+/**
+ * sameJson for a cohort, unrolled: its 250 elements are most of a plan, and the generic walk costs
+ * three times this. Keys must also be in the schema's order, which is how the engine's callers
+ * build them; any other order is compared as different and validated afresh.
+ */
+export function sameCohort(c: unknown, s: CohortSnapshot): boolean {
+  if (!isPlain(c) || !keysAre(c, COHORT_KEYS) || c.size !== s.size || c.fleet_size !== s.fleet_size)
+    return false;
+  const { strata, topology } = c;
+  if (!Array.isArray(strata) || strata.length !== s.strata.length) return false;
+  if (!Array.isArray(topology) || topology.length !== s.topology.length) return false;
+  for (let i = 0; i < strata.length; i++) {
+    const a = strata[i];
+    const b = s.strata[i] as CohortSnapshot['strata'][number];
+    if (!isPlain(a) || a.key !== b.key || a.count !== b.count || !keysAre(a, STRATUM_KEYS)) return false;
+  }
+  for (let i = 0; i < topology.length; i++) {
+    const a = topology[i];
+    const b = s.topology[i] as CohortSnapshot['topology'][number];
+    if (
+      !isPlain(a) ||
+      a.count !== b.count ||
+      a.total !== b.total ||
+      a.id !== b.id ||
+      a.kind !== b.kind ||
+      !keysAre(a, TOPOLOGY_KEYS)
+    ) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * The last plan validated, kept so a plan's next decisions check its members by comparison
+ * instead of parsing them again. Only an exact match is reused, so a changed or mutated plan is
+ * always validated afresh.
+ */
+export class PlanMemo {
+  private last:
+    | { change: unknown; cohort: CohortSnapshot; devices: unknown; plan: PreparedPlan; inner: string }
+    | undefined;
+
+  /** The prepared plan (and its canonical members text) if these members are the last plan's. */
+  find(
+    change: unknown,
+    cohort: unknown,
+    devices: unknown,
+  ): { plan: PreparedPlan; inner: string } | undefined {
+    const l = this.last;
+    if (!l || !sameCohort(cohort, l.cohort) || !sameJson(change, l.change) || !sameJson(devices, l.devices)) {
+      return undefined;
+    }
+    return l;
+  }
+
+  keep(plan: PreparedPlan, inner: string): void {
+    this.last = {
+      change: JSON.parse(plan.changeJson),
+      cohort: JSON.parse(plan.cohortJson) as CohortSnapshot,
+      devices: JSON.parse(plan.devicesJson),
+      plan,
+      inner,
+    };
+  }
+}
+
+/** The plan's members validated and serialised; undefined when any is invalid (zod then names it). */
+function preparePlan(
+  change: unknown,
+  cohort: unknown,
+  devices: unknown,
+): { plan: PreparedPlan; inner: string } | undefined {
+  const c = fastCohort(cohort);
+  if (!c) return undefined;
+  const ch = Change.safeParse(change);
+  if (!ch.success) return undefined;
+  const dv = DeviceGroup.array().safeParse(devices);
+  if (!dv.success) return undefined;
+  const plan = {
+    changeJson: JSON.stringify(ch.data),
+    devicesJson: JSON.stringify(dv.data),
+    cohortJson: c.json,
+    topologyPeakJson: c.peak,
+  };
+  return {
+    plan,
+    inner: `"change":${plan.changeJson},"cohort":${plan.cohortJson},"devices":${plan.devicesJson}`,
+  };
+}
+
+/**
+ * The canonical text of the whole input from its validated parts, in PolicyInput's key order
+ * (action, actor, proposer, change, cohort, devices, validation, requested_risk_class, waivers,
+ * times): the per-decision text with the plan's members inserted before "validation".
+ */
+function canonical(d: PolicyInputPerDecision, planInner: string): string {
+  const j = JSON.stringify;
+  let s = `{"action":${j(d.action)},"actor":${j(d.actor)},"proposer":${j(d.proposer)},${planInner},"validation":${j(d.validation)}`;
+  if (d.requested_risk_class !== undefined) s += `,"requested_risk_class":${j(d.requested_risk_class)}`;
+  if (d.waivers !== undefined) s += `,"waivers":${j(d.waivers)}`;
+  return `${s},"times":${j(d.times)}}`;
 }
 
 /**
  * Validates a policy input and serialises it canonically. Same acceptance and same error as
- * PolicyInput.safeParse: the cohort takes a hand-written check-and-serialise pass, and whatever
- * that pass does not accept is handed to zod whole, which then names the first problem.
+ * PolicyInput.safeParse: the per-decision members go through zod, the plan's members are compared
+ * with the memo's last plan or else validated (the cohort by a hand-written check-and-serialise
+ * pass); whatever that does not accept is handed to zod whole, which then names the first problem.
  */
-export function prepareInput(input: unknown): PrepareResult {
-  if (isPlain(input) && Object.hasOwn(input, 'cohort')) {
-    const cohort = fastCohort(input.cohort);
-    if (cohort) {
-      const { cohort: _, ...rest } = input;
-      const parsed = PolicyInputWithoutCohort.safeParse(rest);
-      if (parsed.success) {
-        const restJson = JSON.stringify(parsed.data);
+export function prepareInput(input: unknown, memo?: PlanMemo): PrepareResult {
+  if (
+    isPlain(input) &&
+    Object.hasOwn(input, 'change') &&
+    Object.hasOwn(input, 'cohort') &&
+    Object.hasOwn(input, 'devices')
+  ) {
+    const { change, cohort, devices, ...rest } = input;
+    const parsed = PolicyInputPerDecision.safeParse(rest);
+    if (parsed.success) {
+      let planned = memo?.find(change, cohort, devices);
+      if (!planned) {
+        planned = preparePlan(change, cohort, devices);
+        if (planned) memo?.keep(planned.plan, planned.inner);
+      }
+      if (planned) {
         return {
           ok: true,
           input: {
-            json: withCohort(restJson, cohort.json),
-            restJson,
-            cohortJson: cohort.json,
-            topologyPeakJson: cohort.peak,
+            json: canonical(parsed.data, planned.inner),
+            decisionJson: JSON.stringify(parsed.data),
+            plan: planned.plan,
           },
         };
       }
@@ -167,14 +316,18 @@ export function prepareInput(input: unknown): PrepareResult {
     };
   }
   // Valid, but not in the shape the fast pass takes (e.g. a class instance): serialise zod's output.
-  const { cohort, ...rest } = parsed.data;
+  const { change, cohort, devices, ...rest } = parsed.data;
   return {
     ok: true,
     input: {
       json: JSON.stringify(parsed.data),
-      restJson: JSON.stringify(rest),
-      cohortJson: JSON.stringify(cohort),
-      topologyPeakJson: JSON.stringify(topologyPeak(cohort.topology)),
+      decisionJson: JSON.stringify(rest),
+      plan: {
+        changeJson: JSON.stringify(change),
+        devicesJson: JSON.stringify(devices),
+        cohortJson: JSON.stringify(cohort),
+        topologyPeakJson: JSON.stringify(topologyPeak(cohort.topology)),
+      },
     },
   };
 }

@@ -135,8 +135,12 @@ export const PolicyInput = z.strictObject({
 });
 export type PolicyInput = z.infer<typeof PolicyInput>;
 
-/** The input without its cohort: the engine checks the cohort's large arrays in its own pass. */
-export const PolicyInputWithoutCohort = PolicyInput.omit({ cohort: true });
+/**
+ * The members that change from one decision about a plan to the next; the plan's own members
+ * (change, cohort, devices) are validated once per plan (see prepared-input.ts).
+ */
+export const PolicyInputPerDecision = PolicyInput.omit({ change: true, cohort: true, devices: true });
+export type PolicyInputPerDecision = z.infer<typeof PolicyInputPerDecision>;
 
 export const DenyReason = z.strictObject({
   code: z.string(),
