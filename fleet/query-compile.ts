@@ -120,11 +120,12 @@ function source(q: Query, opts: QueryRunOptions): Source {
     const perDevice = perDeviceEvents(m.events, q.groupBy.includes('faultCode'), now);
     const value = sql`sum(e."n")::float8`;
     // Without a filter or device columns to read, each device with events is only checked to exist: a
-    // forced index probe per device ("offset 0" keeps the lateral a nested loop) instead of the hash
-    // join over every device the planner would otherwise pick.
+    // forced index probe per device ("offset 0" keeps the lateral a nested loop), in id order so that
+    // consecutive probes share index pages, instead of the hash join over every device the planner
+    // would otherwise pick.
     if ('all' in q.where && q.groupBy.every((k) => k === 'device' || k === 'faultCode'))
       return {
-        from: sql`(${perDevice}) e cross join lateral (select x."id" from "devices" x where x."id" = e."device_id" offset 0) d where true`,
+        from: sql`(select * from (${perDevice}) p order by p."device_id" offset 0) e cross join lateral (select x."id" from "devices" x where x."id" = e."device_id" offset 0) d where true`,
         value,
       };
     return {
