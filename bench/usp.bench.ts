@@ -46,26 +46,57 @@ const round1 = (v: number) => Math.round(v * 10) / 10;
 const BACKOFF = { minMs: 1_000, multiplier: 2, maxMs: 30_000 };
 const MODELS = ['hgw500'];
 
-/** CPU seconds (user + system) used so far by the process whose command line mentions `needle`. */
-function cpuOfProcess(needle: string): number | undefined {
-  const tick = 100; // USER_HZ on Linux
+/** Pid of the process whose command line mentions `needle` (mosquitto, by its config directory). */
+function pidOf(needle: string): number | undefined {
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
-      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle)) continue;
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(f[11]) + Number(f[12])) / tick;
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle)) return Number(pid);
     } catch {}
   }
   return undefined;
 }
 
+/** CPU seconds (user, system) and read/write syscalls of some processes so far, from /proc. */
+interface ProcCounters {
+  userS: number;
+  sysS: number;
+  syscr: number;
+  syscw: number;
+}
+
+function countersOf(pids: number[]): ProcCounters {
+  const tick = 100; // USER_HZ on Linux
+  const out: ProcCounters = { userS: 0, sysS: 0, syscr: 0, syscw: 0 };
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.userS += Number(f[11]) / tick;
+      out.sysS += Number(f[12]) / tick;
+      const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+      out.syscr += Number(/syscr: (\d+)/.exec(io)?.[1] ?? Number.NaN);
+      out.syscw += Number(/syscw: (\d+)/.exec(io)?.[1] ?? Number.NaN);
+    } catch {
+      out.userS = Number.NaN;
+    }
+  }
+  return out;
+}
+
+const minus = (a: ProcCounters, b: ProcCounters): ProcCounters => ({
+  userS: a.userS - b.userS,
+  sysS: a.sysS - b.sysS,
+  syscr: a.syscr - b.syscr,
+  syscw: a.syscw - b.syscw,
+});
+
 const cpuS = (s: ChildStatus) => (s.cpuUserUs + s.cpuSystemUs) / 1e6;
 
-function controllerOn(url: string, id: string) {
+function controllerOn(url: string, id: string, qos: 0 | 1) {
   return new MqttMtp({
     url,
     protocolVersion: 5,
+    qos,
     endpointId: id,
     subscriptions: [controllerTopic(id)],
     replyTopic: controllerTopic(id),
@@ -77,15 +108,23 @@ function controllerOn(url: string, id: string) {
 const loopbacks = (n: number) => Array.from({ length: n }, (_, i) => `127.0.0.${i + 2}`);
 
 const bench: Benchmark = async (args) => {
+  // `--set-only`: the Set round trips alone (no PostgreSQL, no storm), for quick iterations;
+  // `--storm-only`: the reconnect storm alone. The final JSON needs both (no flag).
+  const setOnly = args.includes('--set-only');
+  const stormOnly = args.includes('--storm-only');
+  if (setOnly && stormOnly) throw new Error('--set-only and --storm-only exclude each other');
   const agents = arg(args, 'agents', 10_000);
-  const roundTrips = arg(args, 'roundtrips', 60_000);
+  const roundTrips = stormOnly ? 0 : arg(args, 'roundtrips', 60_000);
   const window = arg(args, 'window', 256);
   const setPerConn = arg(args, 'set-per-conn', 100);
   const setProcs = arg(args, 'set-procs', 1);
-  const storm = arg(args, 'storm', 100_000);
+  const storm = setOnly ? 0 : arg(args, 'storm', 100_000);
   const perConnection = arg(args, 'per-conn', 500);
   const stormProcs = arg(args, 'storm-procs', 4);
   const stormLimitS = arg(args, 'storm-limit-s', 600);
+  // The product's default (1); `--qos 0` measures the other choice TR-369 allows (R-MQTT.20).
+  const qos = arg(args, 'qos', 1);
+  if (qos !== 0 && qos !== 1) throw new Error('--qos is 0 or 1');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fleetbrain-bench-usp-'));
   // As root, PostgreSQL runs as `postgres`, which must be able to reach its data directory.
   chmodSync(dir, 0o755);
@@ -97,18 +136,26 @@ const bench: Benchmark = async (args) => {
   ];
   const mqttDir = path.join(dir, 'mqtt');
   const broker = await startMosquitto({ dir: mqttDir, port: await freePort() });
-  const brokerCpu = () => cpuOfProcess(mqttDir) ?? Number.NaN;
-  const pg = await startPostgres({
-    dataDir: path.join(dir, 'pg'),
-    port: await freePort(),
-    ephemeral: true,
-  }).catch(async (err: unknown) => {
-    await broker.stop();
-    throw err;
-  });
-  await migrate(pg.url);
-  const dbh = connect(pg.url, { max: 8 });
-  const batcher = new WriteBatcher(dbh.db, { maxDelayMs: 10, maxJobs: 5_000 });
+  const brokerPids = () => {
+    const pid = pidOf(mqttDir);
+    return pid ? [pid] : [];
+  };
+  // The Set path persists nothing (no Notify is sent by a Set without subscriptions): PostgreSQL
+  // is started for the storm only.
+  const pg =
+    storm > 0
+      ? await startPostgres({
+          dataDir: path.join(dir, 'pg'),
+          port: await freePort(),
+          ephemeral: true,
+        }).catch(async (err: unknown) => {
+          await broker.stop();
+          throw err;
+        })
+      : undefined;
+  if (pg) await migrate(pg.url);
+  const dbh = pg ? connect(pg.url, { max: 8 }) : undefined;
+  const batcher = dbh ? new WriteBatcher(dbh.db, { maxDelayMs: 10, maxJobs: 5_000 }) : undefined;
   const metrics: Record<string, number> = {};
   const table: Array<Record<string, string | number>> = [];
   const fleets: AgentProcesses[] = [];
@@ -116,10 +163,19 @@ const bench: Benchmark = async (args) => {
     // ---- 1. Set round trips ------------------------------------------------------------------
     if (agents > 0 && roundTrips > 0) {
       const ctrlId = 'proto::bench-controller-set';
+      let unexpectedNotifies = 0;
       const controller = new UspController({
         endpointId: ctrlId,
-        mtps: [controllerOn(broker.url, ctrlId)],
-        events: batcherSink(batcher),
+        mtps: [controllerOn(broker.url, ctrlId, qos)],
+        // Set-phase agents have no subscriptions: a Notify here is a bench fault, never acknowledged.
+        events: batcher
+          ? batcherSink(batcher)
+          : {
+              append: () => {
+                unexpectedNotifies += 1;
+                return Promise.reject(new Error('the Set phase expects no notifications'));
+              },
+            },
         agentTopic,
         onboarding: false,
         requestTimeoutMs: 10_000,
@@ -137,6 +193,7 @@ const bench: Benchmark = async (args) => {
         onboarded: true,
         backoff: BACKOFF,
         localAddresses: loopbacks(4),
+        qos,
       });
       fleets.push(fleet);
       await fleet.powerOn();
@@ -172,19 +229,31 @@ const bench: Benchmark = async (args) => {
       // Warm-up: one round trip per agent so routes, JIT and broker subscriptions are in place.
       await runSets(ids.length, false);
       failures = 0;
-      const agentsBefore = await fleet.status();
-      const brokerBefore = brokerCpu();
-      const cpu0 = process.cpuUsage();
+      const before = {
+        ctrl: countersOf([process.pid]),
+        agents: countersOf(fleet.pids),
+        broker: countersOf(brokerPids()),
+      };
       const t0 = performance.now();
       await runSets(roundTrips, true);
       const secs = (performance.now() - t0) / 1000;
-      const cpu = process.cpuUsage(cpu0);
-      const ctrlCpuS = (cpu.user + cpu.system) / 1e6;
-      const agentsCpuS = cpuS(await fleet.status()) - cpuS(agentsBefore);
-      const brokerCpuS = brokerCpu() - brokerBefore;
+      const ctrl = minus(countersOf([process.pid]), before.ctrl);
+      const agentsC = minus(countersOf(fleet.pids), before.agents);
+      const brokerC = minus(countersOf(brokerPids()), before.broker);
+      const ops = Math.max(1, lat.length);
+      const us = (c: ProcCounters) => Math.round(((c.userS + c.sysS) * 1e6) / ops);
+      const split = (c: ProcCounters) =>
+        `${Math.round((c.userS * 1e6) / ops)} user + ${Math.round((c.sysS * 1e6) / ops)} sys µs, ${(c.syscr / ops).toFixed(2)} reads + ${(c.syscw / ops).toFixed(2)} writes`;
       lat.sort((a, b) => a - b);
       metrics.set_roundtrips_per_s = Math.round(lat.length / secs);
       metrics.p99_ms = round1(quantile(lat, 0.99));
+      metrics.set_p50_ms = round1(quantile(lat, 0.5));
+      metrics.set_failed = failures;
+      // CPU time per Set round trip, per component and in total (user + system, from /proc).
+      metrics.set_ctrl_cpu_us = us(ctrl);
+      metrics.set_agents_cpu_us = us(agentsC);
+      metrics.set_broker_cpu_us = us(brokerC);
+      metrics.set_cpu_us = metrics.set_ctrl_cpu_us + metrics.set_agents_cpu_us + metrics.set_broker_cpu_us;
       table.push({
         phase: 'set round trips',
         agents: ids.length,
@@ -194,14 +263,14 @@ const bench: Benchmark = async (args) => {
         failed: failures,
         seconds: round1(secs),
         'ops/s': metrics.set_roundtrips_per_s,
-        p50_ms: round1(quantile(lat, 0.5)),
+        p50_ms: metrics.set_p50_ms,
         p99_ms: metrics.p99_ms,
-        'ctrl cpu µs/op': Math.round((ctrlCpuS * 1e6) / Math.max(1, lat.length)),
-        'agents cpu µs/op': Math.round((agentsCpuS * 1e6) / Math.max(1, lat.length)),
-        'broker cpu µs/op': Math.round((brokerCpuS * 1e6) / Math.max(1, lat.length)),
+        'ctrl cpu µs/op': metrics.set_ctrl_cpu_us,
+        'agents cpu µs/op': metrics.set_agents_cpu_us,
+        'broker cpu µs/op': metrics.set_broker_cpu_us,
       });
       notes.push(
-        `set: window ${window} requests in flight; controller CPU ${ctrlCpuS.toFixed(1)} s, agents ${agentsCpuS.toFixed(1)} s, mosquitto ${brokerCpuS.toFixed(1)} s over ${secs.toFixed(1)} s wall; load after: ${os.loadavg()[0]?.toFixed(2)}`,
+        `set: MQTT QoS ${qos}, window ${window} requests in flight over ${secs.toFixed(1)} s wall; per round trip: controller ${split(ctrl)}; agents ${split(agentsC)}; mosquitto ${split(brokerC)}; total ${metrics.set_cpu_us} µs CPU (${Math.round(1e6 / Math.max(1, metrics.set_cpu_us))} round trips per core-second); notifications in the Set phase: ${unexpectedNotifies}; load after: ${os.loadavg()[0]?.toFixed(2)}`,
       );
       await fleet.stop();
       fleets.pop();
@@ -209,7 +278,7 @@ const bench: Benchmark = async (args) => {
     }
 
     // ---- 2. Reconnect storm ------------------------------------------------------------------
-    if (storm > 0) {
+    if (storm > 0 && dbh && batcher) {
       const stormId = 'proto::bench-controller-storm';
       // The agents are reconnecting devices: already in the inventory, loaded at controller start
       // as the executor process does (runtime.ts), so nothing is looked up or re-onboarded per agent.
@@ -230,7 +299,7 @@ const bench: Benchmark = async (args) => {
       const idOf = new Map(known);
       const stormController = new UspController({
         endpointId: stormId,
-        mtps: [controllerOn(broker.url, stormId)],
+        mtps: [controllerOn(broker.url, stormId, qos)],
         events: batcherSink(batcher),
         register: inventoryRegistrar(dbh.pool, batcher),
         resolveDeviceId: deviceResolver(dbh.pool),
@@ -259,11 +328,12 @@ const bench: Benchmark = async (args) => {
         notifyRetryMs: 10_000,
         backoff: BACKOFF,
         localAddresses: loopbacks(8),
+        qos,
       });
       fleets.push(fleet);
       const connectS = (performance.now() - tc) / 1000;
       const agentsBefore = await fleet.status();
-      const brokerBefore = brokerCpu();
+      const brokerBefore = countersOf(brokerPids());
       const cpu0 = process.cpuUsage();
       const ts = performance.now();
       // Every agent comes back at once and announces Boot! (send_resp = NotifRetry = true).
@@ -285,7 +355,8 @@ const bench: Benchmark = async (args) => {
       const cpu = process.cpuUsage(cpu0);
       const ctrlCpuS = (cpu.user + cpu.system) / 1e6;
       const agentsCpuS = cpuS(st) - cpuS(agentsBefore);
-      const brokerCpuS = brokerCpu() - brokerBefore;
+      const brokerD = minus(countersOf(brokerPids()), brokerBefore);
+      const brokerCpuS = brokerD.userS + brokerD.sysS;
       const unacked = await fleet.unacked();
       // The machine may be saturated: a connection timeout here is retried, not reported as loss.
       let rows: { rows: Array<{ id: string }> } = { rows: [] };
@@ -336,8 +407,8 @@ const bench: Benchmark = async (args) => {
     );
   } finally {
     await Promise.all(fleets.map((f) => f.stop().catch(() => {})));
-    await dbh.close().catch(() => {});
-    await pg.stop().catch(() => {});
+    await dbh?.close().catch(() => {});
+    await pg?.stop().catch(() => {});
     await broker.stop().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }

@@ -5,6 +5,7 @@ import {
   decodeMsg,
   decodeRecord,
   encodeMsg,
+  encodeNoSessionRecord,
   encodeRecord,
   noSessionRecord,
   requestMsg,
@@ -42,6 +43,62 @@ describe('USP codec', () => {
     expect(back.body.request?.get?.param_paths).toEqual(['Device.']);
     // Msg.header = 1, Header.msg_type = 2 with GET = 1.
     expect(Array.from(encodeMsg(msg).subarray(0, 2))).toEqual([0x0a, 2 + 2 + 2]);
+  });
+
+  it('decodes a no_session_context Record (fast path) exactly as the general toObject path does', () => {
+    const root = new protobuf.Root().loadSync(
+      [
+        new URL('./proto/usp-record.proto', import.meta.url).pathname,
+        new URL('./proto/usp-msg.proto', import.meta.url).pathname,
+      ],
+      { keepCase: true },
+    );
+    const T = root.lookupType('usp_record.Record');
+    const general = (b: Uint8Array) =>
+      T.toObject(T.decode(b), {
+        longs: String,
+        enums: String,
+        defaults: true,
+        arrays: true,
+        objects: true,
+        oneofs: true,
+      });
+    const payload = encodeMsg(requestMsg('m2', 'get', { param_paths: ['Device.DeviceInfo.'] }));
+    const cases = [
+      encodeNoSessionRecord('os::00A0C9-1', 'proto::c', payload),
+      encodeNoSessionRecord('os::00A0C9-1', 'proto::c', payload, '1.0'),
+      encodeRecord({
+        version: '1.3',
+        to_id: 'a',
+        from_id: 'b',
+        payload_security: 'TLS12',
+        mac_signature: new Uint8Array([1, 2]),
+        no_session_context: { payload },
+      }),
+      encodeRecord({
+        version: '1.4',
+        to_id: 'a',
+        from_id: 'b',
+        no_session_context: { payload: new Uint8Array() },
+      }),
+    ];
+    for (const b of cases) {
+      expect(decodeRecord(b)).toEqual(general(b));
+    }
+    // The hot-path encoder writes what the general one writes for a plaintext Record.
+    expect(
+      Buffer.from(encodeNoSessionRecord('os::00A0C9-1', 'proto::c', payload, '1.2')).equals(
+        Buffer.from(
+          encodeRecord({
+            version: '1.2',
+            to_id: 'os::00A0C9-1',
+            from_id: 'proto::c',
+            payload_security: 'PLAINTEXT',
+            no_session_context: { payload },
+          }),
+        ),
+      ),
+    ).toBe(true);
   });
 
   it('round-trips a Notify with a oneof member and maps', () => {

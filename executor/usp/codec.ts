@@ -13,6 +13,22 @@ const root = new protobuf.Root().loadSync(
 );
 const RecordType = root.lookupType('usp_record.Record');
 const MsgTypeT = root.lookupType('usp.Msg');
+const PAYLOAD_SECURITY = root.lookupEnum('usp_record.Record.PayloadSecurity').valuesById;
+/** What toObject gives for an absent bytes field (the decoder's own default is a plain empty array). */
+const NO_BYTES = Buffer.alloc(0);
+const bytesOrEmpty = (b: Uint8Array) => (b.length > 0 ? b : NO_BYTES);
+
+/** A Record as protobufjs' generated decoder returns it (fields unset read their defaults). */
+interface DecodedRecord {
+  version: string;
+  to_id: string;
+  from_id: string;
+  payload_security: number;
+  mac_signature: Uint8Array;
+  sender_cert: Uint8Array;
+  no_session_context?: { payload: Uint8Array } | null;
+  record_type?: string;
+}
 
 const toObjectOptions: protobuf.IConversionOptions = {
   longs: String,
@@ -37,6 +53,20 @@ export function encodeRecord(rec: UspRecord): Uint8Array {
   return RecordType.encode(RecordType.fromObject(fields)).finish();
 }
 
+/**
+ * Encodes a no_session_context Record around an encoded Msg: the path every request, response and
+ * Notify takes, so the fields go straight to the generated encoder (no fromObject conversion).
+ * payload_security is PLAINTEXT, the proto3 default, and is not written (as fromObject's path does).
+ */
+export function encodeNoSessionRecord(
+  to: string,
+  from: string,
+  payload: Uint8Array,
+  version: string = RECORD_VERSION,
+): Uint8Array {
+  return RecordType.encode({ version, to_id: to, from_id: from, no_session_context: { payload } }).finish();
+}
+
 /** Decodes a Record; throws DecodeError when the bytes are not a USP Record. */
 export function decodeRecord(bytes: Uint8Array): UspRecord {
   let decoded: protobuf.Message;
@@ -44,6 +74,22 @@ export function decodeRecord(bytes: Uint8Array): UspRecord {
     decoded = RecordType.decode(bytes);
   } catch (err) {
     throw new DecodeError(`record could not be parsed: ${(err as Error).message}`);
+  }
+  const m = decoded as unknown as DecodedRecord;
+  if (m.record_type === 'no_session_context' && m.no_session_context) {
+    // The common Record, copied out as toObject would present it (same fields, enum by name,
+    // defaults filled) without its reflective walk; other kinds take the general path below.
+    return {
+      version: m.version,
+      to_id: m.to_id,
+      from_id: m.from_id,
+      payload_security:
+        (PAYLOAD_SECURITY[m.payload_security] as UspRecord['payload_security']) ?? m.payload_security,
+      mac_signature: bytesOrEmpty(m.mac_signature),
+      sender_cert: bytesOrEmpty(m.sender_cert),
+      no_session_context: { payload: bytesOrEmpty(m.no_session_context.payload) },
+      record_type: 'no_session_context',
+    };
   }
   return RecordType.toObject(decoded, toObjectOptions) as UspRecord;
 }

@@ -2,9 +2,9 @@ import {
   DecodeError,
   decodeMsg,
   decodeRecord,
-  encodeRecord,
+  encodeMsg,
+  encodeNoSessionRecord,
   errorMsg,
-  noSessionRecord,
   RECORD_VERSION,
   SUPPORTED_VERSIONS,
 } from './codec.js';
@@ -58,8 +58,8 @@ export function sendMsg(
   address: string,
   opts: { to: string; from: string; msg: UspMsg; version?: string },
 ): Promise<void> {
-  const rec = noSessionRecord({ to: opts.to, from: opts.from, msg: opts.msg, version: opts.version });
-  return mtp.send(address, encodeRecord(rec), { from: opts.from });
+  const bytes = encodeNoSessionRecord(opts.to, opts.from, encodeMsg(opts.msg), opts.version);
+  return mtp.send(address, bytes, { from: opts.from });
 }
 
 /**

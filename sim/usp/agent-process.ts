@@ -27,6 +27,7 @@ async function start(cmd: StartCommand): Promise<Reply> {
         devices,
         backoff: cmd.backoff,
         protocolVersion: cmd.protocolVersion,
+        qos: cmd.qos,
         localAddress: addrs.length > 0 ? addrs[n % addrs.length] : undefined,
         agent: {
           controllerId: cmd.controllerId,

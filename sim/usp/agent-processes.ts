@@ -32,6 +32,8 @@ export const StartCommand = z.object({
   /** Loopback source addresses the connections are spread over (ephemeral ports per address). */
   localAddresses: z.array(z.string()).optional(),
   protocolVersion: z.union([z.literal(5), z.literal(4)]).optional(),
+  /** MQTT QoS of the agents' Records (default 1). */
+  qos: z.union([z.literal(0), z.literal(1)]).optional(),
   /** Connections opened at once while starting (the broker's accept queue is not under test). */
   connectSlice: z.number().int().positive().optional(),
 });
@@ -83,6 +85,8 @@ export interface AgentProcesses {
   readonly endpointIds: string[];
   readonly connections: number;
   readonly processes: number;
+  /** Process ids of the children (benchmarks read their CPU and syscall counters from /proc). */
+  readonly pids: number[];
   powerOn(): Promise<void>;
   /** Summed over the children; CPU and RSS summed too. */
   status(): Promise<ChildStatus>;
@@ -134,7 +138,18 @@ export async function startAgentProcesses(opts: AgentProcessesOptions): Promise<
     await Promise.all(
       children.map(async (c) => {
         await c.call({ type: 'stop' }).catch(() => {});
-        if (c.proc.exitCode === null) c.proc.kill();
+        // The child exits by itself after answering (flushing what it writes at exit, e.g. a
+        // --cpu-prof profile); it is killed only when it does not.
+        if (c.proc.exitCode === null && c.proc.signalCode === null) {
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, 5_000);
+            c.proc.once('exit', () => {
+              clearTimeout(t);
+              resolve();
+            });
+          });
+        }
+        if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill();
       }),
     );
   };
@@ -159,6 +174,7 @@ export async function startAgentProcesses(opts: AgentProcessesOptions): Promise<
     endpointIds,
     connections,
     processes: children.length,
+    pids: children.map((c) => c.proc.pid ?? 0),
     async powerOn() {
       await Promise.all(children.map((c) => c.call({ type: 'powerOn' })));
     },

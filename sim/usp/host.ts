@@ -64,6 +64,8 @@ export function mqttAgentHost(opts: {
   clientId?: string;
   localAddress?: string;
   backoff?: { minMs: number; multiplier: number; maxMs: number };
+  /** MQTT QoS of the agents' Records (default 1, see MqttMtpOptions.qos). */
+  qos?: 0 | 1;
 }): AgentHost {
   // Endpoint IDs are needed before the MTP exists (its subscriptions are the agents' topics).
   const single = opts.devices.length === 1;
@@ -81,6 +83,7 @@ export function mqttAgentHost(opts: {
     replyTopicFor: agentTopic,
     localAddress: opts.localAddress,
     backoff: opts.backoff,
+    qos: opts.qos,
   });
   const host = new AgentHost(mtp);
   opts.devices.forEach((device, i) => {

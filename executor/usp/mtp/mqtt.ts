@@ -46,6 +46,49 @@ export interface MqttMtpOptions {
   localAddress?: string;
   /** Clean start off and a session that outlives short outages: queued QoS 1 records are kept. */
   sessionExpiryS?: number;
+  /**
+   * QoS of the Records this endpoint publishes and subscribes to (R-MQTT.20: both must work; TR-369
+   * leaves the choice to the deployment). Default 1: the broker acknowledges every Record and a
+   * persistent session keeps what arrives during a short outage. With 0 the USP layer's own recovery
+   * is all there is (a request is resent with the same msg_id after its timeout, a Notify is resent
+   * until its NotifyResp): half the MQTT packets, less CPU at both ends and in the broker.
+   */
+  qos?: 0 | 1;
+}
+
+/**
+ * A TCP socket that sends what is written to it during one turn of the event loop in one writev.
+ * mqtt-packet corks the socket for every packet and uncorks it on the next tick, and mqtt.js handles
+ * every received packet in a tick of its own: each PUBACK and each Record would leave in a syscall of
+ * its own. Here the first cork of a turn holds until the loop's check phase (setImmediate), after the
+ * turn's I/O callbacks, and the per-packet uncorks do nothing.
+ */
+export class BatchingSocket extends net.Socket {
+  private holding = false;
+  /** Writev calls made (one per turn with output), for tests and benchmarks. */
+  flushes = 0;
+
+  override cork(): void {
+    if (this.holding) return;
+    this.holding = true;
+    super.cork();
+    setImmediate(this.release);
+  }
+
+  override uncork(): void {}
+
+  private readonly release = (): void => {
+    if (!this.holding) return;
+    this.holding = false;
+    this.flushes += 1;
+    super.uncork();
+  };
+
+  override end(...args: unknown[]): this {
+    // Writable.end uncorks through this.uncork(), which holds: release first so nothing stays behind.
+    this.release();
+    return (super.end as (...a: unknown[]) => this).apply(this, args);
+  }
 }
 
 /** One MQTT client connection carrying USP Records (TR-369 MQTT binding), reconnecting with backoff. */
@@ -59,11 +102,13 @@ export class MqttMtp implements Mtp {
   private replyTopic: string;
   private stopped = false;
   private readonly decoded = new WeakMap<IPublishPacket, UspRecord>();
+  private readonly qos: 0 | 1;
   /** PUBLISH properties per sending endpoint, built once (mqtt-packet does not mutate them). */
   private readonly publishProps = new Map<string, IClientPublishOptions['properties']>();
 
   constructor(private readonly opts: MqttMtpOptions) {
     this.replyTopic = opts.replyTopic;
+    this.qos = opts.qos ?? 1;
   }
 
   get describe(): string {
@@ -95,9 +140,15 @@ export class MqttMtp implements Mtp {
       keepalive: o.keepaliveS ?? 60,
       reconnectPeriod: backoff.minMs,
       connectTimeout: 10_000,
-      username: o.username,
-      password: o.password,
+      // Credentials in the URL count too (mqtt.connect parsed them; the socket builder below does not).
+      username: o.username ?? (url.username ? decodeURIComponent(url.username) : undefined),
+      password: o.password ?? (url.password ? decodeURIComponent(url.password) : undefined),
       resubscribe: false,
+      // Pings go out every keepalive period even while Records flow (rescheduling them on every
+      // packet costs a timer update per Record).
+      reschedulePings: false,
+      // mqtt.js logs through `debug` on every packet; formatting nothing still costs per call.
+      log: process.env.DEBUG?.includes('mqttjs') ? undefined : () => {},
       ...o.tls,
       properties: v5
         ? {
@@ -120,10 +171,10 @@ export class MqttMtp implements Mtp {
       },
     };
     const client =
-      o.localAddress && (url.protocol === 'mqtt:' || url.protocol === 'tcp:')
+      url.protocol === 'mqtt:' || url.protocol === 'tcp:'
         ? new mqtt.MqttClient(
             () =>
-              net.connect({
+              new BatchingSocket().connect({
                 host: url.hostname,
                 port: Number(url.port || 1883),
                 localAddress: o.localAddress,
@@ -155,7 +206,7 @@ export class MqttMtp implements Mtp {
         client.subscribe(
           // `t/#` also matches `t` itself and catches 3.1.1 peers' `t/reply-to=...` topics.
           filters.map((f) => (f.endsWith('#') ? f : `${f}/#`)),
-          { qos: 1 },
+          { qos: this.qos },
           (err, granted) => {
             // R-MQTT.17: without at least one subscription nothing may be published.
             const ok = !err && (granted ?? []).some((g) => g.qos < 128);
@@ -269,7 +320,7 @@ export class MqttMtp implements Mtp {
       client.publish(
         topic,
         Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-        { qos: 1, properties },
+        { qos: this.qos, properties },
         (err) => (err ? reject(err) : resolve()),
       );
     });
