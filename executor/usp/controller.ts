@@ -49,6 +49,8 @@ export interface AgentInfo {
   softwareVersion?: string;
   /** Device.DeviceInfo. values read at onboarding (firmware banks among them), stored as last values. */
   values?: Record<string, string>;
+  /** Our Device.LocalAgent.Controller.{i}.PeriodicNotifInterval (s): how often a live agent reports. */
+  periodicNotifIntervalS?: number;
 }
 
 /** Subscriptions the controller creates on onboarding (Device.LocalAgent.Subscription.{i}.). */
@@ -572,8 +574,16 @@ export class UspController {
           );
         }
       }
-      const info = await this.get(agent, ['Device.DeviceInfo.']);
+      const got = await this.get(agent, ['Device.DeviceInfo.', 'Device.LocalAgent.Controller.']);
+      const info: Record<string, string> = {};
+      for (const [k, v] of Object.entries(got)) if (k.startsWith('Device.DeviceInfo.')) info[k] = v;
       const d = (k: string) => info[`Device.DeviceInfo.${k}`];
+      // Our Controller entry's Periodic! interval: the inventory's "not seen for N intervals" and the
+      // rollout's health windows read it as CWMP's PeriodicInformInterval.
+      const me = Object.entries(got).find(
+        ([k, v]) => /^Device\.LocalAgent\.Controller\.\d+\.EndpointID$/.test(k) && v === this.endpointId,
+      )?.[0];
+      const interval = me ? Number(got[me.replace(/EndpointID$/, 'PeriodicNotifInterval')]) : Number.NaN;
       if (this.opts.register) {
         const id = await this.opts.register({
           endpointId: agent,
@@ -585,6 +595,7 @@ export class UspController {
           hardwareVersion: d('HardwareVersion'),
           softwareVersion: d('SoftwareVersion'),
           values: info,
+          ...(Number.isInteger(interval) && interval > 0 ? { periodicNotifIntervalS: interval } : {}),
         });
         this.mapDevice(agent, id);
       }

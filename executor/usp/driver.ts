@@ -97,6 +97,7 @@ export function inventoryRegistrar(
           softwareVersion: info.softwareVersion,
           dataModelRoot: 'Device.',
           lastContactAt: new Date(),
+          periodicInformIntervalS: info.periodicNotifIntervalS,
         },
       ],
       endpoints: [{ deviceId: id, protocol: 'usp' }],

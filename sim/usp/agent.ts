@@ -418,6 +418,12 @@ export class UspAgent {
     m.set('Device.LocalAgent.EndpointID', this.endpointId);
     m.set('Device.LocalAgent.SupportedProtocols', 'MQTT,WebSocket');
     m.set('Device.LocalAgent.SubscriptionNumberOfEntries', String(this.subs.size));
+    // Device.LocalAgent.Controller.{i}.: modelled for the periodic interval, when one is configured.
+    if (this.opts.periodicNotifIntervalS) {
+      m.set('Device.LocalAgent.ControllerNumberOfEntries', '1');
+      m.set('Device.LocalAgent.Controller.1.EndpointID', this.opts.controllerId);
+      m.set('Device.LocalAgent.Controller.1.PeriodicNotifInterval', String(this.opts.periodicNotifIntervalS));
+    }
     for (const [n, s] of this.subs) for (const [k, v] of Object.entries(s)) m.set(`${SUB}${n}.${k}`, v);
     return m;
   }

@@ -239,6 +239,13 @@ describe('USP devices as a firmware rollout reads them', () => {
       (r) => r.rows.length >= 3,
     );
     expect(rows[0]?.codes).toEqual(['2 PERIODIC', 'Device.LocalAgent.Periodic!']);
+    // The interval is in the inventory, as a CWMP device's PeriodicInformInterval ("not seen for N
+    // intervals", the rollout's health windows).
+    const iv = await db.pool.query<{ s: number }>(
+      `SELECT periodic_inform_interval_s AS s FROM devices WHERE id = $1`,
+      [live],
+    );
+    expect(iv.rows[0]?.s).toBe(20);
     const seen = await dbRolloutFleet(db.db).observe([live], Date.now() - 60_000, Date.now());
     expect((seen.events.get(live) ?? []).filter((e) => e.kind === 'inform').length).toBeGreaterThanOrEqual(3);
     // The bricked agent said nothing meanwhile: the gate's control group tells silence from life by this.
