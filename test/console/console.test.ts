@@ -8,15 +8,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../../api/server.js';
 import { upsertDevices } from '../../fleet/devices.js';
 import { chromiumBin } from '../../platform/tools.js';
+import { rolloutSpecSchema } from '../../domain/rollout/spec.js';
 import { approvalDemo } from '../../workflows/approvalDemo.js';
+import { firmwareRollout } from '../../workflows/firmwareRollout.js';
 import { createTestIdentity } from '../support/auth.js';
+import { startOidcProvider } from '../support/oidc-provider.js';
 import { type AuthoredModel, startAuthoredModel } from '../support/authored-model.js';
 import { type RolloutStack, startCwmpFleet, startRolloutStack } from '../support/rollout-stack.js';
 
@@ -62,6 +65,8 @@ beforeAll(async () => {
         images: [
           { model: 'hgw500', version: '2.1.0', from: [] },
           { model: 'hgw500', version: '3.0.0', from: ['2.1.0'] },
+          // A good image for the rollouts list and chart case.
+          { model: 'hgw500', version: '2.2.0', from: ['2.1.0'] },
         ],
       }),
   });
@@ -156,6 +161,53 @@ describe('operator console in Chromium', () => {
     await ok.context().close();
   });
 
+  it('signs in through the organisation’s OIDC provider (authorization code + PKCE)', async () => {
+    // The callback URL names the API's port, so the port is chosen first.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createNetServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const redirectUrl = `http://127.0.0.1:${port}/auth/oidc/callback`;
+    const provider = await startOidcProvider({ redirectUris: [redirectUrl] });
+    const withOidc = await buildServer({
+      db: stack.db,
+      temporal: { client: stack.client, namespace: 'default', taskQueue: stack.taskQueue },
+      readiness: [],
+      auth: {
+        oidc: {
+          issuer: provider.issuer,
+          clientId: provider.clientId,
+          clientSecret: provider.clientSecret,
+          redirectUrl,
+        },
+      },
+    });
+    await withOidc.listen({ port, host: '127.0.0.1' });
+    try {
+      await createTestIdentity(stack.db.db, 'olga', ['viewer'], { oidcSubject: 'olga@idp' });
+      provider.loginAs = 'olga@idp';
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const page = await ctx.newPage();
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      await page.goto(`http://127.0.0.1:${port}/console/`);
+      await page.waitForSelector('#oidc-signin');
+      await page.screenshot({ path: path.join(SHOTS, '01b-sign-in-oidc.png') });
+      await page.click('#oidc-signin');
+      await page.waitForSelector('#inbox');
+      expect(await page.textContent('#who')).toContain('olga');
+      // The token left the address bar and lives in this tab's sessionStorage only.
+      expect(page.url()).not.toContain('signed-in');
+      expect(await page.evaluate("sessionStorage.getItem('fleetbrain.token')")).toMatch(/^fbt_/);
+      expect(await page.evaluate('localStorage.length')).toBe(0);
+      await ctx.close();
+    } finally {
+      await withOidc.close();
+      await provider.close();
+    }
+  }, 60_000);
+
   it('a second user approves a proposal; the proposer cannot', async () => {
     const workflowId = `console-demo-${randomUUID()}`;
     const handle = await stack.client.workflow.start(approvalDemo, {
@@ -235,6 +287,104 @@ describe('operator console in Chromium', () => {
 
   // The live bad-image halt page returns with the rollout fix (test in commit 1b8abab): on the real
   // stack the bricked CPEs are classified "unknown" and the rollout completes.
+
+  it('lists rollouts with their live state and charts a rollout’s brick rate against θ and its control group', async () => {
+    const id = `console-good-${Date.now()}`;
+    const spec = rolloutSpecSchema.parse({
+      name: 'console good image',
+      image: '2.2.0',
+      cohort: {
+        and: [
+          { field: 'productClass', op: 'eq', value: 'HGW-500' },
+          {
+            or: ['CON0000', 'CON0001', 'CON0002', 'CON0003'].map((p) => ({
+              field: 'serialNumber',
+              op: 'prefix',
+              value: p,
+            })),
+          },
+        ],
+      },
+      waves: { kind: 'steps', steps: [{ percent: 50 }, { percent: 100 }] },
+      rateCaps: { perMinute: 1200 },
+      gate: { theta: 0.02, hardCeilingBricked: 30, decisionDeadlineMinutes: 100_000 },
+      // 40 spec minutes (40 s here): longer than the controls' 30-s inform interval.
+      outcomeTimeoutMinutes: 40,
+      soakMinutes: 0,
+      minStratumSize: 20,
+      approvals: { beforeStart: false },
+      notifications: [],
+    });
+    const handle = await stack.client.workflow.start(firmwareRollout, {
+      taskQueue: stack.taskQueue,
+      workflowId: id,
+      args: [
+        {
+          rolloutId: id,
+          spec,
+          seed: id,
+          proposer: { id: alice.principal.id, kind: 'user' } as never,
+          requiredApprovals: 0,
+          minuteMs: MINUTE_MS,
+          pollMs: 2 * MINUTE_MS,
+        },
+      ],
+    });
+    try {
+      const page = await signedIn(bob);
+      await page.goto(`${base}/console/#/rollouts`);
+      // Temporal's visibility is eventually consistent; the list page refreshes itself (no reload here).
+      const row = page.locator('#rollouts tr', { has: page.locator(`a[href="#/rollouts/${id}"]`) });
+      await row.waitFor({ timeout: 60_000 });
+      expect(await page.textContent('#list-live')).toContain('live');
+      await page.screenshot({ path: path.join(SHOTS, '06-rollouts-list.png'), fullPage: true });
+      // Live state: pause through the API and watch the badge change on the open page.
+      const paused = await server.inject({
+        method: 'POST',
+        url: `/rollouts/${id}/control`,
+        headers: alice.headers,
+        payload: { action: 'pause', requestId: `pause-${id}` },
+      });
+      expect(paused.statusCode, paused.body).toBe(200);
+      await row.locator('[data-state=paused]').waitFor({ timeout: 30_000 });
+      await page.selectOption('#state-filter', 'paused');
+      await page.locator(`#rollouts a[href="#/rollouts/${id}"]`).waitFor();
+      await page.selectOption('#state-filter', 'completed');
+      await page.locator('#rollout-list', { hasText: 'No rollouts completed' }).waitFor();
+      await page.goto(`${base}/console/#/rollouts`);
+      await page.click(`#rollouts a[href="#/rollouts/${id}"]`);
+      await page.waitForSelector('#waves');
+      const resumed = await server.inject({
+        method: 'POST',
+        url: `/rollouts/${id}/control`,
+        headers: alice.headers,
+        payload: { action: 'resume', requestId: `resume-${id}` },
+      });
+      expect(resumed.statusCode, resumed.body).toBe(200);
+      // Once a full outcome window has passed the gate has a control group to compare with.
+      await page.locator('#brick-chart .control').first().waitFor({ state: 'attached', timeout: 150_000 });
+      const chart = page.locator('#brick-chart');
+      expect(await chart.getAttribute('role')).toBe('img');
+      expect(await page.textContent('#brick-chart-title')).toContain('against θ');
+      expect(await page.textContent('#brick-chart-desc')).toContain('θ 2.0 %');
+      expect(await page.locator('#brick-chart .theta').count()).toBe(1);
+      expect(await page.locator('#brick-chart .band').count()).toBeGreaterThan(0);
+      expect(await page.textContent('#chart-legend')).toMatch(/control group.*θ/s);
+      // The text alternative carries the same figures as the API.
+      const api = (await server.inject({ url: `/rollouts/${id}`, headers: bob.headers })).json() as {
+        lastGate: { perStratum: Array<{ stratum: string; controlObserved: number }> };
+      };
+      const withControl = api.lastGate.perStratum.find((s) => s.controlObserved > 0);
+      expect(withControl).toBeDefined();
+      const altRow = page.locator('#brick-table tr', { hasText: withControl?.stratum ?? '?' });
+      expect(await altRow.textContent()).toMatch(/of \d+/);
+      expect(await altRow.textContent()).toContain('2.0 %');
+      await page.screenshot({ path: path.join(SHOTS, '07-rollout-chart.png'), fullPage: true });
+      await page.context().close();
+    } finally {
+      await handle.terminate('console test over').catch(() => undefined);
+    }
+  }, 300_000);
 
   it('shows the audit log with its chain verification', async () => {
     const page = await signedIn(root);

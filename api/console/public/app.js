@@ -1,7 +1,7 @@
 // Fleetbrain operator console: a hash router over plain ES modules. Every value from the API is
 // rendered as text (dom.js), model output is labelled as such, and nothing runs inline (CSP).
 import { ApiError, api, streamEvents, token } from './api.js';
-import { errorBox, h, json, replace, table, when } from './dom.js';
+import { errorBox, h, json, replace, svg, table, when } from './dom.js';
 
 const main = document.getElementById('main');
 let me = null;
@@ -12,7 +12,7 @@ const routes = [
   [/^#\/signin$/, signIn],
   [/^#\/approvals$/, approvals],
   [/^#\/approvals\/([^/]+)\/([^/]+)$/, approvalDetail],
-  [/^#\/rollouts$/, rollouts],
+  [/^#\/rollouts(?:\?.*)?$/, rollouts],
   [/^#\/rollouts\/([^/]+)$/, rolloutDetail],
   [/^#\/fleet$/, fleet],
   [/^#\/devices\/(.+)$/, device],
@@ -23,6 +23,13 @@ const routes = [
 async function render() {
   pageAbort.abort();
   pageAbort = new AbortController();
+  // Back from the OIDC provider: the API put a fresh token in the fragment. Keep it for this tab and
+  // take it out of the address bar and history.
+  if (location.hash.startsWith('#signed-in=')) {
+    token.set(decodeURIComponent(location.hash.slice('#signed-in='.length)));
+    me = null;
+    history.replaceState(null, '', '/console/#/approvals');
+  }
   const hash = location.hash || '#/approvals';
   if (!token.get() && hash !== '#/signin') {
     location.hash = '#/signin';
@@ -114,8 +121,27 @@ async function signIn() {
   });
   me = null;
   showIdentity();
+  // Sign-in with the organisation's OIDC provider, when the API has one configured.
+  let oidc = null;
+  try {
+    const info = await api('GET', '/auth/oidc');
+    if (info.enabled)
+      oidc = h(
+        'section',
+        { id: 'oidc' },
+        h(
+          'a',
+          { class: 'button primary', id: 'oidc-signin', href: '/auth/oidc/login' },
+          'Sign in with your organisation',
+        ),
+        h('p', { class: 'muted' }, `Through ${info.issuer}.`),
+      );
+  } catch {
+    oidc = null;
+  }
   page(
     'Sign in',
+    oidc,
     h(
       'section',
       {},
@@ -393,46 +419,150 @@ async function changeRequestSections(id) {
 
 const OUTCOMES = ['success', 'degraded', 'reverted', 'transferFailure', 'brick', 'unknown', 'pending'];
 
-/** 95 % Wilson interval for k of n (what the brick rate could be, given the devices concluded). */
-function wilson(k, n) {
-  if (n === 0) return [0, 1];
-  const z = 1.96;
-  const p = k / n;
-  const d = 1 + (z * z) / n;
-  const c = (p + (z * z) / (2 * n)) / d;
-  const w = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / d;
-  return [Math.max(0, c - w), Math.min(1, c + w)];
-}
-
 const pct = (x) => `${(x * 100).toFixed(1)} %`;
 
+/**
+ * The gate's view of each stratum, drawn: the treated brick rate (dot) with its anytime-valid band
+ * (bar), the concurrent control group's rate (blue tick), the abort boundary (θ over the control,
+ * dotted) and θ itself (red dashed line). The table after it is the text alternative, same numbers.
+ */
 function brickChart(p) {
   const gate = p.lastGate;
   if (!gate) return h('p', { class: 'muted' }, 'No gate has been evaluated yet.');
-  const scale = Math.max(0.05, ...gate.perStratum.map((s) => wilson(s.bricks, s.concluded)[1]));
-  return table(
-    ['Stratum', 'Bricks / concluded', 'Brick rate (95 % band)', '', 'Gate'],
-    gate.perStratum.map((s) => {
-      const [lo, hi] = wilson(s.bricks, s.concluded);
-      const rate = s.concluded ? s.bricks / s.concluded : 0;
-      const bar = h(
-        'div',
-        { class: 'bar', title: `${pct(rate)} (${pct(lo)} – ${pct(hi)})` },
-        h('span', {
+  const strata = gate.perStratum;
+  const theta = gate.theta;
+  const conf = strata[0]?.band.confidence ?? 1 - gate.familyWiseFalseAbortRate;
+  const hasControl = (s) => s.controlRate !== undefined && (s.controlObserved ?? 0) > 0;
+  // Scale to what matters: θ, the rates and the bands, and the boundaries while they are informative.
+  const seen = [theta ?? 0, 0.01];
+  for (const s of strata) {
+    seen.push(s.rate, Math.min(s.band.upper, Math.max(0.1, 4 * (theta ?? 0))));
+    if (hasControl(s)) seen.push(s.controlRate);
+    if (s.abortBoundary !== undefined && s.abortBoundary < 1) seen.push(s.abortBoundary);
+  }
+  const xmax = Math.min(1, Math.max(...seen) * 1.15);
+  const W = 720;
+  const L = 170;
+  const R = 20;
+  const T = 24;
+  const rowH = 30;
+  const H = T + rowH * strata.length + 30;
+  const x = (v) => L + (Math.min(Math.max(v, 0), xmax) / xmax) * (W - L - R);
+  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => f * xmax);
+  const summary = strata
+    .map(
+      (s) =>
+        `${s.stratum}: ${pct(s.rate)} (${pct(s.band.lower)}–${pct(s.band.upper)})` +
+        (hasControl(s) ? `, control ${pct(s.controlRate)}` : ', no control group yet'),
+    )
+    .join('; ');
+  const chart = svg(
+    'svg',
+    {
+      id: 'brick-chart',
+      class: 'chart',
+      role: 'img',
+      viewBox: `0 0 ${W} ${H}`,
+      width: W,
+      height: H,
+      'aria-labelledby': 'brick-chart-title brick-chart-desc',
+    },
+    svg('title', { id: 'brick-chart-title' }, 'Brick rate per stratum against θ and the control group'),
+    svg(
+      'desc',
+      { id: 'brick-chart-desc' },
+      `θ ${theta === undefined ? 'not recorded' : pct(theta)}. ${summary}. The table below has the same figures.`,
+    ),
+    // Axis and grid.
+    ticks.map((t) => [
+      svg('line', { class: 'grid', x1: x(t), x2: x(t), y1: T - 6, y2: H - 24 }),
+      svg('text', { class: 'tick', x: x(t), y: H - 8, 'text-anchor': 'middle' }, pct(t)),
+    ]),
+    strata.map((s, i) => {
+      const y = T + i * rowH + rowH / 2;
+      return svg(
+        'g',
+        { class: 'stratum', 'data-stratum': s.stratum },
+        svg('text', { class: 'label', x: L - 8, y: y + 4, 'text-anchor': 'end' }, s.stratum),
+        svg('rect', {
           class: 'band',
-          style: `left:${(lo / scale) * 100}%;width:${((hi - lo) / scale) * 100}%`,
+          x: x(s.band.lower),
+          y: y - 6,
+          width: Math.max(1, x(s.band.upper) - x(s.band.lower)),
+          height: 12,
         }),
-        h('span', { class: 'fill', style: `width:${(rate / scale) * 100}%` }),
+        s.abortBoundary !== undefined && s.abortBoundary < 1
+          ? svg('line', {
+              class: 'boundary',
+              x1: x(s.abortBoundary),
+              x2: x(s.abortBoundary),
+              y1: y - 11,
+              y2: y + 11,
+            })
+          : null,
+        hasControl(s)
+          ? svg('line', {
+              class: 'control',
+              x1: x(s.controlRate),
+              x2: x(s.controlRate),
+              y1: y - 11,
+              y2: y + 11,
+            })
+          : null,
+        svg('circle', {
+          class: s.decision === 'abort' ? 'rate abort' : 'rate',
+          cx: x(s.rate),
+          cy: y,
+          r: 4.5,
+        }),
       );
-      return [
-        s.stratum,
-        `${s.bricks} / ${s.concluded}`,
-        `${pct(rate)} (${pct(lo)} – ${pct(hi)})`,
-        bar,
-        h('span', { class: s.decision === 'halt' ? 'bad' : 'badge' }, s.decision),
-      ];
     }),
+    theta === undefined
+      ? null
+      : [
+          svg('line', { class: 'theta', x1: x(theta), x2: x(theta), y1: T - 10, y2: H - 24 }),
+          svg('text', { class: 'theta-label', x: x(theta) + 4, y: T - 12 }, `θ ${pct(theta)}`),
+        ],
   );
+  const key = (cls, text) => h('li', {}, h('span', { class: `key ${cls}`, 'aria-hidden': 'true' }), text);
+  const legend = h(
+    'ul',
+    { id: 'chart-legend', class: 'legend' },
+    key('rate', 'brick rate of the upgraded devices'),
+    key('band', `its ${Math.round(conf * 100)} % band (anytime-valid, as the gate uses)`),
+    key('control', 'control group: not upgraded, same stratum, silent through the same window'),
+    key('theta', 'θ: the brick rate the image may add'),
+    key('boundary', 'abort boundary: θ on top of the control group'),
+  );
+  const alt = table(
+    [
+      'Stratum',
+      'Bricks / concluded',
+      'Brick rate',
+      `${Math.round(conf * 100)} % band`,
+      'Control group',
+      'θ',
+      'Abort above',
+      'Gate',
+    ],
+    strata.map((s) => [
+      s.stratum,
+      `${s.bricks} / ${s.concluded}`,
+      pct(s.rate),
+      `${pct(s.band.lower)} – ${pct(s.band.upper)}`,
+      hasControl(s) ? `${pct(s.controlRate)} of ${s.controlObserved}` : 'none yet',
+      theta === undefined ? '—' : pct(theta),
+      s.abortBoundary === undefined
+        ? '—'
+        : s.abortBoundary >= 1
+          ? 'no abort without a control group'
+          : pct(s.abortBoundary),
+      h('span', { class: s.decision === 'abort' ? 'bad' : 'badge' }, s.decision),
+    ]),
+    { id: 'brick-table' },
+  );
+  alt.prepend(h('caption', {}, 'The chart’s figures (text alternative)'));
+  return h('figure', { id: 'brick-figure' }, chart, legend, alt);
 }
 
 async function rolloutWaves(id) {
@@ -467,33 +597,109 @@ function wavesTable(p) {
   return table(['Wave', 'State', 'Dispatched', 'Stratum', ...OUTCOMES], rows, { id: 'waves' });
 }
 
+const ROLLOUT_STATES = [
+  'preparing',
+  'awaiting-approval',
+  'running',
+  'paused',
+  'aborting',
+  'aborted',
+  'completed',
+  'rejected',
+  'failed',
+  'unknown',
+];
+const stateClass = (s) =>
+  ['aborted', 'aborting', 'failed', 'rejected'].includes(s)
+    ? 'badge bad'
+    : s === 'paused' || s === 'awaiting-approval'
+      ? 'badge warn'
+      : 'badge';
+
+/** The rollouts list: newest first, filtered by state, a page at a time; states refresh live. */
 async function rollouts() {
-  // The API has no rollout listing; rollouts are found through their approvals and audit entries.
-  const ids = new Map();
-  for (const a of (await api('GET', '/approvals?limit=200')).items)
-    if (a.subject.kind === 'rollout') ids.set(a.subject.id, { title: a.title, approval: a.status });
-  for (const e of (await api('GET', '/audit?subjectKind=rollout&limit=1000')).items)
-    if (!ids.has(e.subject.id)) ids.set(e.subject.id, { title: e.action, approval: '—' });
+  const params = new URLSearchParams(location.hash.split('?')[1] ?? '');
+  const state = params.get('state') ?? '';
+  const cursors = [null];
+  const select = h(
+    'select',
+    { name: 'state', id: 'state-filter', 'aria-label': 'State' },
+    h('option', { value: '' }, 'any state'),
+    ROLLOUT_STATES.map((s) => h('option', { value: s, selected: s === state }, s)),
+  );
+  const list = h('div', { id: 'rollout-list', 'aria-live': 'polite' });
+  const pager = h('div', { class: 'actions' });
+  const live = h('span', { class: 'muted', id: 'list-live' }, '');
+  let at = 0;
+  const load = async () => {
+    const q = new URLSearchParams({ limit: '20' });
+    if (select.value) q.set('state', select.value);
+    if (cursors[at]) q.set('cursor', cursors[at]);
+    const pageData = await api('GET', `/rollouts?${q}`);
+    cursors[at + 1] = pageData.nextCursor;
+    replace(
+      list,
+      pageData.items.length === 0
+        ? h('p', { class: 'muted' }, select.value ? `No rollouts ${select.value}.` : 'No rollouts yet.')
+        : table(
+            ['Rollout', 'State', 'Wave', 'Devices', 'Halted strata', 'Started', 'Closed'],
+            pageData.items.map((r) => [
+              link(`#/rollouts/${enc(r.id)}`, r.id),
+              h('span', { class: stateClass(r.state), 'data-state': r.state }, r.state),
+              r.currentWave === null ? '—' : `${r.currentWave + 1} of ${r.waves}`,
+              r.devices ? `${r.devices.dispatched} / ${r.devices.planned}` : '—',
+              r.haltedStrata.join(', ') || '—',
+              when(r.startedAt),
+              when(r.closedAt),
+            ]),
+            { id: 'rollouts' },
+          ),
+    );
+    replace(
+      pager,
+      at > 0 ? h('button', { type: 'button', id: 'prev-page', onclick: () => go(at - 1) }, 'Previous') : null,
+      pageData.nextCursor
+        ? h('button', { type: 'button', id: 'next-page', onclick: () => go(at + 1) }, 'Next')
+        : null,
+    );
+  };
+  const go = async (i) => {
+    at = i;
+    try {
+      await load();
+    } catch (err) {
+      replace(list, errorBox(err));
+    }
+  };
+  select.addEventListener('change', () => {
+    location.hash = select.value ? `#/rollouts?state=${enc(select.value)}` : '#/rollouts';
+  });
   const input = h('input', { name: 'rollout-id', placeholder: 'rollout id' });
   const open = h('form', { class: 'actions' }, input, h('button', { type: 'submit' }, 'Open'));
   open.addEventListener('submit', (ev) => {
     ev.preventDefault();
     if (input.value.trim()) location.hash = `#/rollouts/${enc(input.value.trim())}`;
   });
+  await load();
   page(
     'Rollouts',
-    h('section', {}, open),
-    h(
-      'section',
-      {},
-      ids.size === 0
-        ? h('p', { class: 'muted' }, 'No rollouts yet.')
-        : table(
-            ['Rollout', 'Latest', 'Approval'],
-            [...ids].map(([id, r]) => [link(`#/rollouts/${enc(id)}`, id), r.title, r.approval]),
-          ),
-    ),
+    h('section', {}, h('label', {}, 'State ', select), ' ', live, list, pager),
+    h('section', {}, h('h2', {}, 'Open by id'), open),
   );
+  // Live: the states of the page shown are refreshed every few seconds until the page is left.
+  const signal = pageAbort.signal;
+  replace(live, '● live');
+  const tick = async () => {
+    if (signal.aborted) return;
+    try {
+      await load();
+    } catch {
+      replace(live, 'live updates stopped');
+      return;
+    }
+    setTimeout(tick, 3000);
+  };
+  setTimeout(tick, 3000);
 }
 
 async function rolloutDetail(id) {

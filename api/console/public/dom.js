@@ -59,3 +59,16 @@ export function table(columns, rows, attrs = {}) {
 export const json = (v) => h('pre', { class: 'mono' }, JSON.stringify(v, null, 2));
 export const errorBox = (err) => h('p', { class: 'error', role: 'alert' }, String(err?.message ?? err));
 export const when = (iso) => (iso ? new Date(iso).toLocaleString() : '—');
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/** svg('line', {x1: 0, …}, child) → SVG element; like h(), text only ever as text nodes. */
+export function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs ?? {})) {
+    if (v === undefined || v === null || v === false) continue;
+    el.setAttribute(k, String(v));
+  }
+  append(el, children);
+  return el;
+}
