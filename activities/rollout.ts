@@ -163,6 +163,11 @@ export interface DispatchedBatch {
   from: number;
   to: number;
   at: number;
+  /**
+   * When the batch's activity was first scheduled: its first devices may have answered before `at`
+   * (a long, paced batch), so their events count from here. Absent in batches of older runs.
+   */
+  sentFrom?: number;
   /** Devices whose submit was `queued` or `existing` (sent); others are counted apart. */
   sent: number;
   leaseHeld: number;
@@ -223,6 +228,8 @@ export interface RollbackResult {
 }
 
 const BATCH = 200;
+/** How long the infrastructure must stay unhealthy before a dispatch stops (real ms, not spec minutes). */
+const HEALTH_CONFIRM_MS = 15_000;
 
 function emptyCounts(): OutcomeCounts {
   return { success: 0, degraded: 0, reverted: 0, transferFailure: 0, brick: 0, unknown: 0, pending: 0 };
@@ -470,7 +477,20 @@ export function dbRolloutFleet(db: Db, opts: DbFleetOptions = {}): RolloutFleet 
 
   async function presentHealthy(now: number): Promise<boolean> {
     const rows = await db.select().from(fleetHealth);
-    return rows.length > 0 && rows.every((x) => x.healthy && now - x.at.getTime() <= maxRowAgeMs);
+    const ok = rows.length > 0 && rows.every((x) => x.healthy && now - x.at.getTime() <= maxRowAgeMs);
+    if (!ok && opts.log)
+      opts.log.warn(
+        {
+          rows: rows.map((x) => ({
+            component: x.component,
+            healthy: x.healthy,
+            ageMs: now - x.at.getTime(),
+            reasons: (x.details as { reasons?: unknown }).reasons,
+          })),
+        },
+        'fleet health: infrastructure unhealthy now',
+      );
+    return ok;
   }
 
   async function health(deviceIds: readonly string[], fromMs: number, toMs: number): Promise<FleetHealth> {
@@ -496,7 +516,7 @@ export function dbRolloutFleet(db: Db, opts: DbFleetOptions = {}): RolloutFleet 
         const key = `${j.lowWindows[0]![0]}-${j.lowWindows.at(-1)![1]}`;
         if (key !== lastLogged) {
           lastLogged = key;
-          opts.log.info(
+          opts.log.warn(
             {
               windows: j.lowWindows.length,
               from: new Date(j.lowWindows[0]![0]).toISOString(),
@@ -741,10 +761,23 @@ export function createRolloutActivities(deps: RolloutDeps) {
           nonRetryable: true,
         });
       const healthyNow = async () => (fleet().healthyNow ? fleet().healthyNow!() : true);
+      // One stale or unhealthy reading is not an outage (a stalled health writer on a busy host):
+      // stop only when the infrastructure stays unhealthy for HEALTH_CONFIRM_MS.
+      const down = async (): Promise<boolean> => {
+        const until = Date.now() + HEALTH_CONFIRM_MS;
+        for (;;) {
+          if (await healthyNow().catch(() => false)) return false;
+          if (Date.now() >= until) return true;
+          heartbeat(sentUpTo);
+          await Context.current().sleep(2_500);
+        }
+      };
+      const sentFrom = Context.current().info.scheduledTimestampMs || Date.now();
+      let sentUpTo = resumeAt;
       for (let i = 0; i < ids.length; i += BATCH) {
         const devices = ids.slice(i, i + BATCH);
         const skip = i + BATCH <= resumeAt;
-        if (!skip && !(await healthyNow())) throw infraDown();
+        if (!skip && (await down())) throw infraDown();
         // Devices before the heartbeat point were submitted by an earlier attempt; submit() is
         // idempotent anyway, this only saves the round trip.
         const out: SubmitOutcome[] = skip
@@ -770,7 +803,7 @@ export function createRolloutActivities(deps: RolloutDeps) {
               })
               .catch(async (err: unknown) => {
                 // A failed submit during an outage pauses; otherwise the activity retries.
-                if (!(await healthyNow().catch(() => false))) throw infraDown(err);
+                if (await down()) throw infraDown(err);
                 throw err;
               });
         for (const o of out) {
@@ -778,7 +811,8 @@ export function createRolloutActivities(deps: RolloutDeps) {
           else if (o.outcome === 'lease_held') leaseHeld++;
           else rejected++;
         }
-        heartbeat(i + devices.length);
+        sentUpTo = i + devices.length;
+        heartbeat(sentUpTo);
         // Rate cap inside the activity: one activity covers many minutes of dispatch, so the
         // workflow history grows by one activity per chunk, not one per minute.
         // Context.sleep ends early when the activity is cancelled (worker shutdown): it resumes
@@ -792,6 +826,7 @@ export function createRolloutActivities(deps: RolloutDeps) {
         from: input.from,
         to: input.to,
         at: Date.now(),
+        sentFrom,
         sent,
         leaseHeld,
         rejected,
@@ -822,12 +857,12 @@ export function createRolloutActivities(deps: RolloutDeps) {
       const treated: StratumCounts = {};
       const perWave: Record<number, StratumCounts> = {};
       for (const s of plan.strata) if (!halted.has(s.id)) treated[s.id] = emptyCounts();
-      const dispatched = new Map<string, { at: number; wave: number }>();
+      const dispatched = new Map<string, { at: number; from: number; wave: number }>();
       for (const b of input.batches) {
         for (const id of batchDevices(plan, cohort, input.spec, b))
-          if (!dispatched.has(id)) dispatched.set(id, { at: b.at, wave: b.wave });
+          if (!dispatched.has(id)) dispatched.set(id, { at: b.at, from: b.sentFrom ?? b.at, wave: b.wave });
       }
-      const earliest = Math.min(...input.batches.map((b) => b.at), now);
+      const earliest = Math.min(...input.batches.map((b) => Math.min(b.at, b.sentFrom ?? b.at)), now);
       const windowMs = input.spec.outcomeTimeoutMinutes * minuteMs;
       // Concurrent control: cohort devices not dispatched, observed over the same window.
       const control = [...plan.stratumOf.keys()].filter((id) => !dispatched.has(id));
@@ -838,6 +873,7 @@ export function createRolloutActivities(deps: RolloutDeps) {
         if (halted.has(s)) continue;
         const c = classifyOutcome(observed.events.get(id) ?? [], observed.health, {
           dispatchedAt: d.at,
+          sentFrom: d.from,
           now,
           targetVersion: img.version,
           previousVersion: img.previousVersion,
@@ -947,12 +983,16 @@ export function createRolloutActivities(deps: RolloutDeps) {
       const img = await image(input.spec.image);
       const now = Date.now();
       const dispatched = new Map<string, number>();
+      const sentFrom = new Map<string, number>();
       for (const b of input.batches)
         for (const id of batchDevices(plan, cohort, input.spec, b))
-          if (!dispatched.has(id)) dispatched.set(id, b.at);
+          if (!dispatched.has(id)) {
+            dispatched.set(id, b.at);
+            sentFrom.set(id, b.sentFrom ?? b.at);
+          }
       const observed = await fleet().observe(
         [...dispatched.keys()],
-        Math.min(...dispatched.values(), now),
+        Math.min(...sentFrom.values(), now),
         now,
       );
       const outcomes = new Map<string, Classified['outcome']>();
@@ -961,6 +1001,7 @@ export function createRolloutActivities(deps: RolloutDeps) {
           id,
           classifyOutcome(observed.events.get(id) ?? [], observed.health, {
             dispatchedAt: at,
+            sentFrom: sentFrom.get(id) ?? at,
             now,
             targetVersion: img.version,
             previousVersion: img.previousVersion,

@@ -101,6 +101,12 @@ describe('classifyOutcome', () => {
     expect(classifyOutcome(odd, healthy, p(60)).reason).toMatch(/unexpected version 0.9/);
   });
 
+  it('counts events from when its batch started going out (a long, paced batch)', () => {
+    const ev: DeviceEvent[] = [{ kind: 'boot', at: -3 * MIN, softwareVersion: '2.0' }];
+    expect(classifyOutcome(ev, healthy, p(61)).outcome).toBe('brick');
+    expect(classifyOutcome(ev, healthy, { ...p(61), sentFrom: -5 * MIN }).outcome).toBe('success');
+  });
+
   it('ignores events from before the dispatch', () => {
     const ev: DeviceEvent[] = [{ kind: 'boot', at: -5 * MIN, softwareVersion: '2.0' }];
     expect(classifyOutcome(ev, healthy, p(61)).outcome).toBe('brick');

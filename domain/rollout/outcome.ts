@@ -20,7 +20,13 @@ export interface FleetHealth {
 }
 
 export interface OutcomeParams {
+  /** When the device counts as dispatched: the outcome deadline runs from here. */
   dispatchedAt: number;
+  /**
+   * When its batch started going out (≤ dispatchedAt): events from here count, so a device that
+   * answered before a long, paced batch finished is not taken for silent. Default dispatchedAt.
+   */
+  sentFrom?: number;
   now: number;
   targetVersion: string;
   previousVersion: string;
@@ -70,7 +76,8 @@ export function classifyOutcome(
   health: FleetHealth,
   p: OutcomeParams,
 ): Classified {
-  const evs = events.filter((e) => e.at >= p.dispatchedAt && e.at <= p.now).sort((a, b) => a.at - b.at);
+  const since = Math.min(p.sentFrom ?? p.dispatchedAt, p.dispatchedAt);
+  const evs = events.filter((e) => e.at >= since && e.at <= p.now).sort((a, b) => a.at - b.at);
   const deadline = p.dispatchedAt + p.outcomeTimeoutMs;
 
   const upEvent = evs.find((e) => versionOf(e) === p.targetVersion);

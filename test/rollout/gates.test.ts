@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RolloutSpecInput, rolloutSpecSchema } from '../../domain/rollout/spec.js';
 import { approvalStateQuery, decideUpdate } from '../../workflows/approval.js';
-import { firmwareRollout, progressQuery } from '../../workflows/firmwareRollout.js';
+import { controlUpdate, firmwareRollout, progressQuery } from '../../workflows/firmwareRollout.js';
 import { createTestDatabase } from '../support/db.js';
 import { startTestWorker } from '../support/temporal.js';
 import { FakeFleet, FastExecutorDouble, catalogue, makeCohort } from './doubles.js';
@@ -34,10 +34,17 @@ function spec(extra: Partial<RolloutSpecInput> = {}) {
   });
 }
 
+/** The fake fleet with the present-health check dispatch asks before each batch. */
+class CheckedFleet extends FakeFleet {
+  async healthyNow() {
+    return this.healthy;
+  }
+}
+
 async function setup() {
   const executor = new FastExecutorDouble();
   const cohort = makeCohort(50);
-  const fleet = new FakeFleet(
+  const fleet = new CheckedFleet(
     cohort,
     executor,
     { 'img-good': { version: '2.0', behaviour: () => 'ok' } },
@@ -50,7 +57,7 @@ async function setup() {
     rolloutImages: async (id) => catalogue[id],
     rolloutMinuteMs: MINUTE_MS,
   });
-  return { executor, env, cohort };
+  return { executor, env, cohort, fleet };
 }
 
 function start(env: Awaited<ReturnType<typeof startTestWorker>>, id: string, s: ReturnType<typeof spec>) {
@@ -114,6 +121,79 @@ describe('rollout gates at dispatch', () => {
       const result = await handle.result();
       expect(result.status).toBe('completed');
       expect(executor.downloadsOf('2.0')).toHaveLength(cohort.length);
+    } finally {
+      await env.stop();
+    }
+  });
+
+  it('acts on an abort while an approval gate waits: before a wave it halts and rolls back, before start nothing goes out', async () => {
+    const { executor, env } = await setup();
+    try {
+      const id = `ro-gate-abort-${Date.now()}`;
+      const handle = await start(env, id, spec({ approvals: { beforeStart: false, beforeLastWave: true } }));
+      await expect
+        .poll(() => handle.query(progressQuery), { timeout: 60_000, interval: 100 })
+        .toMatchObject({ status: 'awaiting-approval', currentWave: 2 });
+      const sent = executor.downloadsOf('2.0').length;
+      const a = await handle.executeUpdate(controlUpdate, {
+        args: [{ requestId: 'abort-1', action: 'abort', by: 'bob' }],
+      });
+      expect(a.applied).toBe(true);
+      const result = await handle.result();
+      expect(result.status).toBe('aborted');
+      expect(result.reasons).toEqual(['aborted by an operator']);
+      expect(result.rollback?.rollback).toBeGreaterThan(0);
+      // The last wave never went out.
+      expect(executor.downloadsOf('2.0')).toHaveLength(sent);
+
+      const id2 = `ro-start-abort-${Date.now()}`;
+      const h2 = await env.client.workflow.start(firmwareRollout, {
+        taskQueue: env.taskQueue,
+        workflowId: id2,
+        args: [
+          {
+            rolloutId: id2,
+            spec: spec({ approvals: { beforeStart: true } }),
+            seed: id2,
+            proposer: { id: 'u-alice', name: 'alice', kind: 'user' } as never,
+            requiredApprovals: 1,
+            minuteMs: MINUTE_MS,
+            pollMs: MINUTE_MS * 2,
+          },
+        ],
+      });
+      await expect
+        .poll(async () => (await h2.query(progressQuery)).status, { timeout: 60_000, interval: 100 })
+        .toBe('awaiting-approval');
+      await h2.executeUpdate(controlUpdate, { args: [{ requestId: 'abort-2', action: 'abort', by: 'bob' }] });
+      const r2 = await h2.result();
+      expect(r2).toMatchObject({ status: 'aborted', reasons: ['aborted by an operator'] });
+      expect(r2.rollback).toBeUndefined();
+      expect(executor.downloadsOf('2.0')).toHaveLength(sent);
+    } finally {
+      await env.stop();
+    }
+  });
+
+  it('stops dispatching at once when the infrastructure is unhealthy, pauses, and sends the rest after resume', async () => {
+    const { executor, env, cohort, fleet } = await setup();
+    fleet.healthy = false;
+    try {
+      const id = `ro-dispatch-outage-${Date.now()}`;
+      const handle = await start(env, id, spec());
+      await expect
+        .poll(() => handle.query(progressQuery), { timeout: 60_000, interval: 100 })
+        .toMatchObject({ status: 'paused' });
+      expect((await handle.query(progressQuery)).pauseReasons).toContain('infrastructure unhealthy');
+      // Not one Download went out while the ACS was down.
+      expect(executor.downloadsOf('2.0')).toHaveLength(0);
+      fleet.healthy = true;
+      await handle.executeUpdate(controlUpdate, { args: [{ requestId: 'r1', action: 'resume', by: 'bob' }] });
+      const result = await handle.result();
+      expect(result.status).toBe('completed');
+      const dl = executor.downloadsOf('2.0');
+      expect(dl).toHaveLength(cohort.length);
+      expect(new Set(dl.map((d) => d.deviceId)).size).toBe(cohort.length);
     } finally {
       await env.stop();
     }

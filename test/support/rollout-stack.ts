@@ -230,9 +230,14 @@ export async function startRolloutStack(opts: {
         workerId: `e2e-${randomUUID().slice(0, 8)}`,
         db: db.db,
         rolloutExecutor: fleet.executor,
-        // Health-history buckets of 15 s: on a loaded box this one process (ACS, CPEs, worker) stalls
-        // for seconds; shorter buckets read such stalls as outages and turn bricks into `unknown`.
-        rolloutFleet: dbRolloutFleet(db.db, { healthBucketMs: 15 * opts.minuteMs, maxRowAgeMs: 12_000 }),
+        // Health history in 15-s buckets, judged over windows of the cohort's 30-s inform interval.
+        rolloutFleet: dbRolloutFleet(db.db, {
+          healthBucketMs: 15 * opts.minuteMs,
+          // The executor writes a row every 5 s; on a loaded box this one process stalls for
+          // seconds, so a row reads as stale only after 20 s (an outage is still seen within it).
+          maxRowAgeMs: 20_000,
+          log,
+        }),
         rolloutImages: dbRolloutImages(db.db),
         rolloutMinuteMs: opts.minuteMs,
         // The webhook receiver is on loopback: allowed explicitly (the default refuses non-public targets).
