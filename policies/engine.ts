@@ -15,6 +15,7 @@ import {
 import { canonicalJson, sha256Hex } from './canonical-json.js';
 import { policyDataHash } from './policy-data.js';
 import {
+  engineChangeJson,
   engineCohortJson,
   engineInputJson,
   PlanMemo,
@@ -193,7 +194,9 @@ function samePlan(a: PreparedPlan, b: PreparedPlan): boolean {
     a === b ||
     (a.cohortJson === b.cohortJson &&
       a.topologyPeakJson === b.topologyPeakJson &&
+      a.strataInCohort === b.strataInCohort &&
       a.changeJson === b.changeJson &&
+      a.derivedJson === b.derivedJson &&
       a.devicesJson === b.devicesJson)
   );
 }
@@ -286,7 +289,7 @@ class WasmEngine extends BaseEngine {
       this.plan = undefined;
       ex.opa_heap_ptr_set(this.dataEnd);
       const members: Array<[number, number]> = [
-        [this.parse(ex, mem, CHANGE_PATH), this.parse(ex, mem, p.plan.changeJson)],
+        [this.parse(ex, mem, CHANGE_PATH), this.parse(ex, mem, engineChangeJson(p.plan))],
         [this.parse(ex, mem, COHORT_PATH), this.parse(ex, mem, engineCohortJson(p.plan))],
         [this.parse(ex, mem, DEVICES_PATH), this.parse(ex, mem, p.plan.devicesJson)],
       ];

@@ -13,9 +13,14 @@ export interface PreparedInput {
   plan: PreparedPlan;
 }
 
-/** The plan members as the engine evaluates them: the cohort carries the derived topology_peak. */
+/**
+ * The plan members. The engine evaluates them with facts derived from them added (change.derived,
+ * cohort.topology_peak and cohort.strata_in_cohort); those are not part of the input's text.
+ */
 export interface PreparedPlan {
   changeJson: string;
+  /** change.derived: see deriveChangeFacts. */
+  derivedJson: string;
   devicesJson: string;
   /** The cohort, canonical. */
   cohortJson: string;
@@ -25,17 +30,81 @@ export interface PreparedPlan {
    * caller's input.
    */
   topologyPeakJson: string;
+  /** How many strata have devices in the cohort. */
+  strataInCohort: number;
 }
 
-/** The cohort as the engine evaluates it: with the derived topology_peak. */
+/** The cohort as the engine evaluates it: with the derived topology_peak and strata_in_cohort. */
 export function engineCohortJson(p: PreparedPlan): string {
-  return `${p.cohortJson.slice(0, -1)},"topology_peak":${p.topologyPeakJson}}`;
+  return `${p.cohortJson.slice(0, -1)},"topology_peak":${p.topologyPeakJson},"strata_in_cohort":${p.strataInCohort}}`;
+}
+
+/** The change as the engine evaluates it: with the derived facts. */
+export function engineChangeJson(p: PreparedPlan): string {
+  return `${p.changeJson.slice(0, -1)},"derived":${p.derivedJson}}`;
+}
+
+/** A JSON object used as a set (`set[x]` is a lookup in Rego). */
+type JsonSet = Record<string, true>;
+
+/**
+ * Facts about a change's paths that the policy would otherwise compute per path on every
+ * decision; the engine derives them once per plan. They only let the policy skip per-path checks
+ * that cannot match (and group paths by object); the rules that decide stay in the .rego files,
+ * which compute the same without them (the engine tests compare both on every fixture).
+ *
+ * - paths_by_object: each path (parameters, added and deleted objects) under the name after
+ *   "Device." (split on dots), or under "" when it does not start with "Device.";
+ * - chars: every character that occurs in a path;
+ * - keys / key_prefixes: each path lowered with a trailing dot (its key, as the policy's path_keys),
+ *   and every dot-ended prefix of a key, the key included;
+ * - parameter_names: the last name of each parameter's key.
+ *
+ * The lowered facts are left out when a path is not printable ASCII: JavaScript and OPA lower some
+ * other characters differently, and the policy then lowers the paths itself.
+ */
+export function deriveChangeFacts(change: {
+  parameters?: Array<{ path: string }>;
+  add_objects?: string[];
+  delete_objects?: string[];
+}): Record<string, unknown> {
+  const params = (change.parameters ?? []).map((p) => p.path);
+  const all = [...new Set([...params, ...(change.add_objects ?? []), ...(change.delete_objects ?? [])])];
+  const byObject: Record<string, string[]> = {};
+  const chars: JsonSet = {};
+  for (const p of all) {
+    const parts = p.split('.');
+    const o = parts[0] === 'Device' && parts.length > 1 ? (parts[1] as string) : '';
+    if (!Object.hasOwn(byObject, o)) byObject[o] = [];
+    byObject[o]?.push(p);
+    for (const ch of p) chars[ch] = true;
+  }
+  const facts: Record<string, unknown> = { paths_by_object: byObject, chars };
+  // Printable ASCII: lowering is the same in JavaScript and OPA.
+  if (!all.every((p) => /^[\x20-\x7e]*$/.test(p))) return facts;
+  const key = (p: string) => {
+    const l = p.toLowerCase();
+    return l.endsWith('.') ? l : `${l}.`;
+  };
+  const keys: JsonSet = {};
+  const prefixes: JsonSet = {};
+  for (const p of all) {
+    const k = key(p);
+    keys[k] = true;
+    for (let i = k.indexOf('.'); i >= 0; i = k.indexOf('.', i + 1)) prefixes[k.slice(0, i + 1)] = true;
+  }
+  const names: JsonSet = {};
+  for (const p of params) {
+    const parts = key(p).split('.');
+    names[parts[parts.length - 2] as string] = true;
+  }
+  return { ...facts, keys, key_prefixes: prefixes, parameter_names: names };
 }
 
 /** The whole input as the engine evaluates it. */
 export function engineInputJson(p: PreparedInput): string {
   const { plan } = p;
-  return `${p.decisionJson.slice(0, -1)},"change":${plan.changeJson},"cohort":${engineCohortJson(plan)},"devices":${plan.devicesJson}}`;
+  return `${p.decisionJson.slice(0, -1)},"change":${engineChangeJson(plan)},"cohort":${engineCohortJson(plan)},"devices":${plan.devicesJson}}`;
 }
 
 export type PrepareResult =
@@ -76,16 +145,18 @@ const COHORT_KEYS = ['size', 'fleet_size', 'strata', 'topology'] as const;
  * (a subset is fine: anything refused here goes through zod, which names the problem). zod's
  * per-element strict objects cost more than the policy evaluation itself at 250 elements.
  */
-export function fastCohort(c: unknown): { json: string; peak: string } | undefined {
+export function fastCohort(c: unknown): { json: string; peak: string; strata: number } | undefined {
   if (!isPlain(c) || !hasExactly(c, COHORT_KEYS)) return undefined;
   const { size, fleet_size, strata, topology } = c;
   if (!isCount(size) || !isCount(fleet_size) || fleet_size === 0 || size > fleet_size) return undefined;
   if (!Array.isArray(strata) || !Array.isArray(topology)) return undefined;
   let strataJson = '';
+  let nonEmpty = 0;
   for (let i = 0; i < strata.length; i++) {
     const s = strata[i];
     if (!isPlain(s) || !hasExactly(s, STRATUM_KEYS)) return undefined;
     if (typeof s.key !== 'string' || !isCount(s.count)) return undefined;
+    if (s.count > 0) nonEmpty++;
     strataJson += `${i ? ',' : ''}{"key":${str(s.key)},"count":${s.count}}`;
   }
   let topologyJson = '';
@@ -104,6 +175,7 @@ export function fastCohort(c: unknown): { json: string; peak: string } | undefin
   return {
     json: `{"size":${size},"fleet_size":${fleet_size},"strata":[${strataJson}],"topology":[${topologyJson}]}`,
     peak: `{"count":${peak.count},"total":${peak.total}}`,
+    strata: nonEmpty,
   };
 }
 
@@ -251,9 +323,11 @@ function preparePlan(
   if (!dv.success) return undefined;
   const plan = {
     changeJson: JSON.stringify(ch.data),
+    derivedJson: JSON.stringify(deriveChangeFacts(ch.data)),
     devicesJson: JSON.stringify(dv.data),
     cohortJson: c.json,
     topologyPeakJson: c.peak,
+    strataInCohort: c.strata,
   };
   return {
     plan,
@@ -324,9 +398,11 @@ export function prepareInput(input: unknown, memo?: PlanMemo): PrepareResult {
       decisionJson: JSON.stringify(rest),
       plan: {
         changeJson: JSON.stringify(change),
+        derivedJson: JSON.stringify(deriveChangeFacts(change)),
         devicesJson: JSON.stringify(devices),
         cohortJson: JSON.stringify(cohort),
         topologyPeakJson: JSON.stringify(topologyPeak(cohort.topology)),
+        strataInCohort: cohort.strata.filter((s) => s.count > 0).length,
       },
     },
   };

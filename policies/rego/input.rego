@@ -81,6 +81,16 @@ has_key(obj, k) if {
 	_ = obj[k]
 }
 
+# Facts the engine derives from the change once per plan (deriveChangeFacts in
+# policies/prepared-input.ts): paths by object, the characters in paths, lowered keys and their
+# prefixes, parameter names. Rules use them to skip per-path checks that cannot match and to group
+# paths; each such rule computes the same without them (opa test inputs carry none), and the engine
+# tests compare decisions with and without them on every case. decide() refuses an input that
+# carries its own.
+derived := input.change.derived
+
+has_derived if is_object(derived)
+
 parameters := [p | some p in input.change.parameters]
 
 add_objects := [p | some p in input.change.add_objects]

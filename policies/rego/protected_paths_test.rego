@@ -1,5 +1,7 @@
 package fleetbrain_test
 
+import data.fleetbrain
+
 test_protected_acs_url if matches("protected_acs_url")
 
 test_protected_controller_trust_delete if matches("protected_controller_trust_delete")
@@ -42,3 +44,12 @@ test_ancestor_delete_reports_each_protected_subtree if {
 }
 
 test_port_mapping_enable if matches("port_mapping_enable")
+
+test_protected_ancestors_are_the_prefixes_dot_ended_prefixes if {
+	computed := {concat("", [concat(".", array.slice(parts, 0, n)), "."]) |
+		some prefix in fleetbrain.lower_protected
+		parts := split(trim_suffix(prefix, "."), ".")
+		some n in numbers.range(1, count(parts))
+	}
+	computed == {a | some a in fleetbrain.protected_ancestors}
+}

@@ -32,21 +32,34 @@ uplink_prefixes := [
 	"Device.DSL.Line.",
 ]
 
-path_class(p) := c if {
-	parts := split(p, ".")
-	parts[0] == "Device"
-	c := object_class(parts[1])
-} else := "medium"
-
 object_class(o) := object_classes[o]
 
 object_class(o) := "high" if startswith(o, "X_")
 
+# A path's class is its object's; a path outside Device. (object "") or under an unlisted object is
+# medium. Paths are taken object by object, so an object's class is looked up once.
 risk_factors contains {"source": "path", "class": c, "detail": p} if {
-	some p in all_paths
-	c := path_class(p)
+	some o, paths in paths_by_object
+	c := object_path_class(o)
 	c != "low"
+	some p in paths
 }
+
+object_path_class(o) := c if c := object_class(o)
+
+else := "medium"
+
+# Every path (parameters, added and deleted objects) under its object: Device.IP.Interface.1.Enable
+# under "IP", a path not under Device. under "". The engine derives the same (derived facts, see
+# input.rego); without them it is computed here.
+paths_by_object := derived.paths_by_object if has_derived
+
+else := {o: [p | some p in all_paths; path_object(p) == o] | some q in all_paths; o := path_object(q)}
+
+path_object(p) := parts[1] if {
+	parts := split(p, ".")
+	parts[0] == "Device"
+} else := ""
 
 risk_factors contains {"source": "value", "class": "critical", "detail": msg} if {
 	some p in parameters

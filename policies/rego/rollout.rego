@@ -3,8 +3,11 @@ package fleetbrain
 
 rollout := input.change.rollout
 
-# The brick-rate gate judges each stratum, so the first wave needs a device from each.
-strata_in_cohort := count([s | some s in input.cohort.strata; s.count > 0])
+# The brick-rate gate judges each stratum, so the first wave needs a device from each. The engine
+# adds the count as cohort.strata_in_cohort (once per plan); without it, it is counted here.
+strata_in_cohort := input.cohort.strata_in_cohort if has_key(input.cohort, "strata_in_cohort")
+
+else := count([s | some s in input.cohort.strata; s.count > 0])
 
 # A helper rule, because `not is_object(x)` with x undefined is itself undefined.
 has_rollout if is_object(rollout)
