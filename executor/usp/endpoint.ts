@@ -82,52 +82,110 @@ function validFromId(id: string): boolean {
   return true;
 }
 
+/** Why a Record was dropped, told to the hooks; returns undefined so callers can `return ignore(...)`. */
+function ignore(hooks: EndpointHooks, reason: IgnoreReason, detail: string): undefined {
+  hooks.onIgnored?.(reason, detail);
+}
+
+const SUPPORTED = new Set<string>(SUPPORTED_VERSIONS);
+
+/**
+ * The context handed to onMessage. A class, so the per-Record work allocates one object and no
+ * closures (each closure also costs a name definition under the tsx loader the product runs on).
+ */
+class RecordContext implements MessageContext {
+  constructor(
+    readonly mtp: Mtp,
+    readonly to: string,
+    readonly from: string,
+    readonly version: string,
+    readonly replyTo: string | undefined,
+    readonly msg: UspMsg,
+    private readonly hooks: EndpointHooks,
+  ) {}
+
+  reply(answer: UspMsg): Promise<void> {
+    if (!this.replyTo) {
+      ignore(this.hooks, 'no_return_path', `cannot answer ${this.msg.header.msg_id}`);
+      return Promise.resolve();
+    }
+    return sendMsg(this.mtp, this.replyTo, {
+      to: this.from,
+      from: this.to,
+      version: this.version,
+      msg: answer,
+    });
+  }
+}
+
+/** A Record-level error answered with a USP Error when a return path is known (R-MTP.5), else ignored. */
+function recordError(
+  mtp: Mtp,
+  hooks: EndpointHooks,
+  rec: UspRecord,
+  replyTo: string | undefined,
+  version: string,
+  code: number,
+  message: string,
+): undefined {
+  if (!replyTo) return ignore(hooks, 'no_return_path', message);
+  // The Error answers the request's msg_id when the payload still decodes; otherwise a fresh one.
+  let msgId = `record-error-${Date.now().toString(36)}`;
+  try {
+    const inner = rec.no_session_context?.payload ?? rec.session_context?.payload?.[0];
+    if (inner) msgId = decodeMsg(inner).header.msg_id;
+  } catch {}
+  void sendMsg(mtp, replyTo, {
+    to: rec.from_id,
+    from: rec.to_id,
+    version,
+    msg: errorMsg(msgId, { err_code: code, err_msg: message }),
+  }).catch(() => {});
+}
+
 export function handleRecord(mtp: Mtp, inbound: InboundRecord, hooks: EndpointHooks): undefined {
-  const ignore = (reason: IgnoreReason, detail: string): undefined => {
-    hooks.onIgnored?.(reason, detail);
-  };
   let rec: UspRecord;
   try {
     rec = inbound.record ?? decodeRecord(inbound.bytes);
   } catch (err) {
     inbound.reject(USP_ERR.RECORD_NOT_PARSED, (err as Error).message);
-    return ignore('unparseable', (err as Error).message);
+    return ignore(hooks, 'unparseable', (err as Error).message);
   }
-  if (!rec.to_id || !hooks.isOwn(rec.to_id)) return ignore('wrong_to_id', rec.to_id);
-  if (!validFromId(rec.from_id)) return ignore('invalid_from_id', rec.from_id);
+  if (!rec.to_id || !hooks.isOwn(rec.to_id)) return ignore(hooks, 'wrong_to_id', rec.to_id);
+  if (!validFromId(rec.from_id)) return ignore(hooks, 'invalid_from_id', rec.from_id);
   if (inbound.peerEndpointId && inbound.peerEndpointId !== rec.from_id) {
-    return ignore('from_id_mismatch', `${rec.from_id} on a connection of ${inbound.peerEndpointId}`);
+    return ignore(hooks, 'from_id_mismatch', `${rec.from_id} on a connection of ${inbound.peerEndpointId}`);
   }
-  const version = (SUPPORTED_VERSIONS as readonly string[]).includes(rec.version)
-    ? rec.version
-    : RECORD_VERSION;
+  const supported = SUPPORTED.has(rec.version);
+  const version = supported ? rec.version : RECORD_VERSION;
   const to = rec.to_id;
   const from = rec.from_id;
   const replyTo = inbound.replyTo;
-  const recordError = (code: number, message: string): undefined => {
-    if (!replyTo) return ignore('no_return_path', message);
-    // The Error answers the request's msg_id when the payload still decodes; otherwise a fresh one.
-    let msgId = `record-error-${Date.now().toString(36)}`;
-    try {
-      const inner = rec.no_session_context?.payload ?? rec.session_context?.payload?.[0];
-      if (inner) msgId = decodeMsg(inner).header.msg_id;
-    } catch {}
-    void sendMsg(mtp, replyTo, {
-      to: from,
-      from: to,
-      version,
-      msg: errorMsg(msgId, { err_code: code, err_msg: message }),
-    }).catch(() => {});
-  };
 
-  if (!(SUPPORTED_VERSIONS as readonly string[]).includes(rec.version)) {
-    return recordError(USP_ERR.RECORD_FIELD_INVALID, `unsupported Record version "${rec.version}"`);
+  if (!supported) {
+    return recordError(
+      mtp,
+      hooks,
+      rec,
+      replyTo,
+      version,
+      USP_ERR.RECORD_FIELD_INVALID,
+      `unsupported Record version "${rec.version}"`,
+    );
   }
   switch (rec.record_type) {
     case 'no_session_context':
       break;
     case 'session_context':
-      return recordError(USP_ERR.SESSION_CONTEXT_NOT_ALLOWED, 'E2E session context is not supported');
+      return recordError(
+        mtp,
+        hooks,
+        rec,
+        replyTo,
+        version,
+        USP_ERR.SESSION_CONTEXT_NOT_ALLOWED,
+        'E2E session context is not supported',
+      );
     case 'mqtt_connect':
     case 'websocket_connect':
     case 'stomp_connect':
@@ -136,33 +194,51 @@ export function handleRecord(mtp: Mtp, inbound: InboundRecord, hooks: EndpointHo
       hooks.onConnectRecord?.({ mtp, to, from, replyTo, kind: rec.record_type, record: rec });
       return;
     default:
-      return recordError(USP_ERR.RECORD_FIELD_INVALID, 'Record has no record_type');
+      return recordError(
+        mtp,
+        hooks,
+        rec,
+        replyTo,
+        version,
+        USP_ERR.RECORD_FIELD_INVALID,
+        'Record has no record_type',
+      );
   }
   if (rec.payload_security && rec.payload_security !== 'PLAINTEXT' && rec.payload_security !== 0) {
-    return recordError(USP_ERR.SECURE_SESS_NOT_SUPPORTED, 'TLS payload security is not supported');
+    return recordError(
+      mtp,
+      hooks,
+      rec,
+      replyTo,
+      version,
+      USP_ERR.SECURE_SESS_NOT_SUPPORTED,
+      'TLS payload security is not supported',
+    );
   }
   if (rec.mac_signature && rec.mac_signature.length > 0) {
-    return recordError(USP_ERR.SECURE_SESS_NOT_SUPPORTED, 'Record integrity protection is not supported');
+    return recordError(
+      mtp,
+      hooks,
+      rec,
+      replyTo,
+      version,
+      USP_ERR.SECURE_SESS_NOT_SUPPORTED,
+      'Record integrity protection is not supported',
+    );
   }
   let msg: UspMsg;
   try {
     msg = decodeMsg(rec.no_session_context?.payload ?? new Uint8Array());
   } catch (err) {
-    return recordError(USP_ERR.RECORD_NOT_PARSED, err instanceof DecodeError ? err.message : String(err));
+    return recordError(
+      mtp,
+      hooks,
+      rec,
+      replyTo,
+      version,
+      USP_ERR.RECORD_NOT_PARSED,
+      err instanceof DecodeError ? err.message : String(err),
+    );
   }
-  hooks.onMessage({
-    mtp,
-    to,
-    from,
-    version,
-    replyTo,
-    msg,
-    reply: (answer) => {
-      if (!replyTo) {
-        ignore('no_return_path', `cannot answer ${msg.header.msg_id}`);
-        return Promise.resolve();
-      }
-      return sendMsg(mtp, replyTo, { to: from, from: to, version, msg: answer });
-    },
-  });
+  hooks.onMessage(new RecordContext(mtp, to, from, version, replyTo, msg, hooks));
 }

@@ -770,7 +770,9 @@ export class UspAgent {
             [...this.localAgentParams().keys()].some((k) => k.startsWith(o))
           : o.startsWith('Device.LocalAgent.')
             ? [...this.localAgentParams().keys()].some((k) => k.startsWith(o))
-            : this.device.hasPrefix(o);
+            : // A parameter being set that exists proves the object exists without a tree scan.
+              u.param_settings.some((ps) => this.device.value(`${o}${ps.param}`) !== undefined) ||
+              this.device.hasPrefix(o);
       if (objs.length === 1 && !u.obj_path.includes('*') && !exists(objs[0] as string)) {
         const failure = { err_code: 7016, err_msg: `Object ${u.obj_path} does not exist` };
         failures.push({ param_path: u.obj_path, ...failure });

@@ -91,6 +91,23 @@ export class BatchingSocket extends net.Socket {
   }
 }
 
+/** A received Record (a class: no closure per Record for its reject()). */
+class MqttInbound implements InboundRecord {
+  constructor(
+    private readonly mtp: MqttMtp,
+    private readonly packet: IPublishPacket,
+    readonly bytes: Uint8Array,
+    readonly record: UspRecord | undefined,
+    readonly replyTo: string | undefined,
+    readonly receivedOn: string,
+    readonly peerEndpointId: string | undefined,
+  ) {}
+
+  reject(errCode: number, errMsg: string): void {
+    this.mtp.rejectPacket(this.packet, errCode, errMsg);
+  }
+}
+
 /** One MQTT client connection carrying USP Records (TR-369 MQTT binding), reconnecting with backoff. */
 export class MqttMtp implements Mtp {
   readonly kind = 'mqtt' as const;
@@ -257,7 +274,25 @@ export class MqttMtp implements Mtp {
     };
   }
 
-  private rejectPacket(packet: IPublishPacket, errCode: number, errMsg: string): void {
+  private dispatch(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    const ct = packet.properties?.contentType;
+    if (ct && !USP_CONTENT_TYPES.has(ct)) return; // usp.error and foreign payloads are not Records
+    const { replyTo, receivedOn } = this.replyPathOf(topic, packet);
+    const eid = packet.properties?.userProperties?.['usp-endpoint-id'];
+    const rec = new MqttInbound(
+      this,
+      packet,
+      payload,
+      this.decoded.get(packet),
+      replyTo,
+      receivedOn,
+      Array.isArray(eid) ? eid[0] : eid,
+    );
+    for (const h of this.recordHandlers) h(rec);
+  }
+
+  /** @internal MqttInbound.reject */
+  rejectPacket(packet: IPublishPacket, errCode: number, errMsg: string): void {
     if (this.opts.protocolVersion !== 5) return; // R-MQTT.30: 3.1.1 drops silently
     const replyTo = packet.properties?.responseTopic;
     if (!replyTo || !this.client) return;
@@ -270,22 +305,6 @@ export class MqttMtp implements Mtp {
         ...(errId ? { userProperties: { 'usp-err-id': errId } } : {}),
       },
     });
-  }
-
-  private dispatch(topic: string, payload: Buffer, packet: IPublishPacket): void {
-    const ct = packet.properties?.contentType;
-    if (ct && !USP_CONTENT_TYPES.has(ct)) return; // usp.error and foreign payloads are not Records
-    const { replyTo, receivedOn } = this.replyPathOf(topic, packet);
-    const eid = packet.properties?.userProperties?.['usp-endpoint-id'];
-    const rec: InboundRecord = {
-      bytes: payload,
-      record: this.decoded.get(packet),
-      replyTo,
-      receivedOn,
-      peerEndpointId: Array.isArray(eid) ? eid[0] : eid,
-      reject: (code, msg) => this.rejectPacket(packet, code, msg),
-    };
-    for (const h of this.recordHandlers) h(rec);
   }
 
   private setUp(up: boolean): void {
