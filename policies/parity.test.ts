@@ -18,6 +18,19 @@ interface FixtureCase {
   input: unknown;
   policy_data?: unknown;
   expect: { allow: boolean; deny_codes: string[] };
+  /** What the engine adds to a valid input (generate.ts). */
+  engine_facts?: { change: object; cohort: object };
+}
+
+/** The input as decide() has the engine evaluate it: with the derived facts added. */
+function withEngineFacts(c: FixtureCase): unknown {
+  const input = c.input as { change: object; cohort: object };
+  const facts = c.engine_facts!;
+  return {
+    ...input,
+    change: { ...input.change, ...facts.change },
+    cohort: { ...input.cohort, ...facts.cohort },
+  };
 }
 
 let server: OpaServer;
@@ -60,6 +73,12 @@ describe('wasm / OPA server parity', () => {
       const [a, b] = [await wasm.evaluate(c.input), await remote.evaluate(c.input)];
       expect(a, `${name}: wasm decision`).toBeDefined();
       expect(b, `${name}: server decision`).toEqual(a);
+      if (c.engine_facts) {
+        const input = withEngineFacts(c);
+        const [fa, fb] = [await wasm.evaluate(input), await remote.evaluate(input)];
+        expect(fa, `${name}: wasm decision with the engine's facts`).toEqual(a);
+        expect(fb, `${name}: server decision with the engine's facts`).toEqual(a);
+      }
       const decision = a as { allow: boolean; deny: Array<{ code: string }> };
       expect(decision.allow, name).toBe(c.expect.allow);
       expect([...new Set(decision.deny.map((d) => d.code))].sort(), name).toEqual(

@@ -2,7 +2,15 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from './canonical-json.js';
 import { loadPolicyEngine, type PolicyEngine } from './engine.js';
 import { cases, testPolicyData } from './fixtures/cases.js';
-import { higherShare, PlanMemo, prepareInput, sameCohort, sameJson, topologyPeak } from './prepared-input.js';
+import {
+  deriveChangeFacts,
+  higherShare,
+  PlanMemo,
+  prepareInput,
+  sameCohort,
+  sameJson,
+  topologyPeak,
+} from './prepared-input.js';
 import { type PolicyData, PolicyInput } from './schema.js';
 
 const valid = Object.entries(cases).filter(([, c]) => PolicyInput.safeParse(c.input).success);
@@ -68,6 +76,64 @@ describe('prepareInput', () => {
     const big = 2 ** 40;
     expect(higherShare(big + 1, big, { count: big, total: big - 1 })).toBe(false);
     expect(higherShare(big, big - 1, { count: big + 1, total: big })).toBe(true);
+  });
+});
+
+describe('derived change facts', () => {
+  it('groups paths by object and lists characters, lowered keys, their prefixes and parameter names', () => {
+    const facts = deriveChangeFacts({
+      parameters: [
+        { path: 'Device.WiFi.SSID.1.SSID' },
+        { path: 'Device.WiFi.SSID.2.SSID' },
+        { path: 'InternetGatewayDevice.X' },
+      ],
+      add_objects: ['Device.NAT.PortMapping.'],
+      delete_objects: ['Device'],
+    });
+    expect(facts.paths_by_object).toEqual({
+      WiFi: ['Device.WiFi.SSID.1.SSID', 'Device.WiFi.SSID.2.SSID'],
+      '': ['InternetGatewayDevice.X', 'Device'],
+      NAT: ['Device.NAT.PortMapping.'],
+    });
+    const text =
+      'Device.WiFi.SSID.1.SSID Device.WiFi.SSID.2.SSID InternetGatewayDevice.X Device.NAT.PortMapping.';
+    expect(Object.keys(facts.chars as object).sort()).toEqual([...new Set(text.replaceAll(' ', ''))].sort());
+    expect(facts.chars).not.toHaveProperty('*');
+    expect(facts.keys).toEqual({
+      'device.wifi.ssid.1.ssid.': true,
+      'device.wifi.ssid.2.ssid.': true,
+      'internetgatewaydevice.x.': true,
+      'device.nat.portmapping.': true,
+      'device.': true,
+    });
+    expect(Object.keys(facts.key_prefixes as object).sort()).toEqual([
+      'device.',
+      'device.nat.',
+      'device.nat.portmapping.',
+      'device.wifi.',
+      'device.wifi.ssid.',
+      'device.wifi.ssid.1.',
+      'device.wifi.ssid.1.ssid.',
+      'device.wifi.ssid.2.',
+      'device.wifi.ssid.2.ssid.',
+      'internetgatewaydevice.',
+      'internetgatewaydevice.x.',
+    ]);
+    expect(facts.parameter_names).toEqual({ ssid: true, x: true });
+  });
+
+  it('leaves out the lowered facts when a path is not printable ASCII (OPA lowers it itself)', () => {
+    const facts = deriveChangeFacts({ parameters: [{ path: 'DEV\u0130CE.ManagementServer.URL' }] });
+    expect(Object.keys(facts).sort()).toEqual(['chars', 'paths_by_object']);
+  });
+
+  it('decide() refuses an input that brings its own derived facts', async () => {
+    const engine = await loadPolicyEngine({ data: testPolicyData, opaUrl: '' });
+    const forged = { ...base, change: { ...base.change, derived: { key_prefixes: {}, keys: {} } } };
+    const r = await engine.decide(forged);
+    expect(r.decision.deny[0]).toMatchObject({ code: 'input_invalid', path: 'change' });
+    const peak = { ...base, cohort: { ...base.cohort, strata_in_cohort: 0 } };
+    expect((await engine.decide(peak)).decision.deny[0]).toMatchObject({ code: 'input_invalid' });
   });
 });
 

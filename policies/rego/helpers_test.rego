@@ -24,3 +24,10 @@ matches(name) if {
 }
 
 deny_for(name, code) := [x | some x in decide(name).deny; x.code == code]
+
+# The case's input with what the engine adds to it (engine_facts, derived by prepared-input.ts).
+decide_with_engine_facts(name) := d if {
+	c := data.testdata.cases[name]
+	d := fleetbrain.decision with input as object.union(c.input, c.engine_facts)
+		with data.policy_data as case_data(name)
+}
