@@ -18,6 +18,7 @@ import {
   abandonSession,
   AWAITING,
 } from '../task-queue.js';
+import { AdmissionSchedule } from './admission.js';
 import { BatchedLookup } from './batched-lookup.js';
 import { NonceIssuer, parseDigestAuthorization, verifyDigest } from './digest.js';
 import { discover, runTask, toParameterValues } from './programs.js';
@@ -154,11 +155,9 @@ export class AcsServer {
   private pendingNew = 0;
   private sweeper: NodeJS.Timeout | null = null;
   private ticker: NodeJS.Timeout | null = null;
-  /** Sessions completed per second (moving average), measured by the ticker. */
-  private completionRate = 0;
   private completedAtLastTick = 0;
-  /** Admission schedule: the time the last shed CPE was told to come back (ms since epoch). */
-  private nextSlotAt = 0;
+  /** Retry-After for shed CPEs (see AdmissionSchedule). */
+  private readonly schedule: AdmissionSchedule;
   /** Informs per minute (epoch minute → count) over the last hour, for the health row's baseline. */
   readonly informsPerMinute = new Map<number, number>();
 
@@ -168,6 +167,12 @@ export class AcsServer {
   ) {
     this.config = AcsConfig.parse(config);
     this.nonces = new NonceIssuer(this.config.realm);
+    // Until a rate is measured, assume a session takes a second of a slot.
+    this.schedule = new AdmissionSchedule({
+      minSeconds: this.config.retryAfterSeconds,
+      maxSeconds: this.config.maxRetryAfterSeconds,
+      initialRate: this.config.maxSessions,
+    });
   }
 
   get url(): string {
@@ -207,36 +212,15 @@ export class AcsServer {
     this.sweeper = setInterval(() => this.sweep(), Math.min(5_000, this.config.sessionTimeoutMs));
     this.sweeper.unref();
     this.ticker = setInterval(() => {
-      const done = this.stats.sessionsCompleted - this.completedAtLastTick;
+      this.schedule.tick(this.stats.sessionsCompleted - this.completedAtLastTick);
       this.completedAtLastTick = this.stats.sessionsCompleted;
-      this.completionRate = this.completionRate === 0 ? done : 0.7 * this.completionRate + 0.3 * done;
     }, 1_000);
     this.ticker.unref();
   }
 
-  /**
-   * Retry-After for a shed CPE, from a schedule: each shed CPE gets the next free slot at the rate
-   * sessions currently complete (booked 1.5× faster, so the ACS never idles while CPEs wait; those
-   * that come back too early are shed again), never sooner than `retryAfterSeconds` nor later than
-   * `maxRetryAfterSeconds`. A storm of N CPEs thus comes back spread over its drain time instead of
-   * hammering the ACS with retries, each CPE being shed about once or twice.
-   */
-  private retryAfter(): number {
-    const now = Date.now();
-    const c = this.config;
-    // Until a rate is measured, assume a session takes a second of a slot.
-    const rate = Math.max(1.5 * (this.completionRate || c.maxSessions), 1);
-    const earliest = now + c.retryAfterSeconds * 1000;
-    this.nextSlotAt = Math.min(
-      Math.max(earliest, this.nextSlotAt + 1000 / rate),
-      now + c.maxRetryAfterSeconds * 1000,
-    );
-    return Math.max(c.retryAfterSeconds, Math.ceil((this.nextSlotAt - now) / 1000));
-  }
-
   private shed(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.stats.rejected503 += 1;
-    const retryAfter = String(this.retryAfter());
+    const retryAfter = String(this.schedule.retryAfter());
     // Close the connection: a shed CPE must not hold a descriptor while it waits. But answer only once
     // its request is read: closing a socket with unread bytes makes the kernel send a reset, and the
     // CPE then sees ECONNRESET instead of the 503 and its Retry-After, and comes straight back.

@@ -1,0 +1,41 @@
+/**
+ * When to tell a shed CPE to come back (Retry-After): each shed CPE gets the next free slot at the
+ * rate the ACS can complete sessions (booked 1.5× faster, so the ACS never idles while CPEs wait;
+ * those that come back too early are shed again), never sooner than `minSeconds` nor later than
+ * `maxSeconds`. A storm of N CPEs thus comes back spread over its drain time instead of hammering
+ * the ACS with retries, each CPE being shed about once or twice.
+ *
+ * The rate is the best completion rate of the last half minute or so (a decaying peak), not the
+ * current one: the current rate falls whenever arrivals fall, and booking by it spirals (a stall of a
+ * few seconds books the CPEs shed meanwhile far apart, fewer arrive, the measured rate falls further,
+ * and the ACS sits idle while its CPEs wait for their slots, as seen in a storm on a loaded machine).
+ */
+export class AdmissionSchedule {
+  /** Sessions completed per second: decaying peak. */
+  private capacity = 0;
+  private nextSlotAt = 0;
+
+  constructor(
+    private readonly o: { minSeconds: number; maxSeconds: number; initialRate: number; decay?: number },
+  ) {}
+
+  /** Once a second: sessions completed during the last second. */
+  tick(completed: number): void {
+    this.capacity = Math.max(completed, this.capacity * (this.o.decay ?? 0.97));
+  }
+
+  get rate(): number {
+    return this.capacity || this.o.initialRate;
+  }
+
+  /** Retry-After (seconds) for a CPE shed at `now` (ms), booking its slot. */
+  retryAfter(now = Date.now()): number {
+    const rate = Math.max(1.5 * this.rate, 1);
+    const earliest = now + this.o.minSeconds * 1000;
+    this.nextSlotAt = Math.min(
+      Math.max(earliest, this.nextSlotAt + 1000 / rate),
+      now + this.o.maxSeconds * 1000,
+    );
+    return Math.max(this.o.minSeconds, Math.ceil((this.nextSlotAt - now) / 1000));
+  }
+}
