@@ -71,14 +71,16 @@ export function deriveChangeFacts(change: {
   const params = (change.parameters ?? []).map((p) => p.path);
   const all = [...new Set([...params, ...(change.add_objects ?? []), ...(change.delete_objects ?? [])])];
   const byObject: Record<string, string[]> = {};
-  const chars: JsonSet = {};
+  const seen = new Set<string>();
   for (const p of all) {
     const parts = p.split('.');
     const o = parts[0] === 'Device' && parts.length > 1 ? (parts[1] as string) : '';
     if (!Object.hasOwn(byObject, o)) byObject[o] = [];
     byObject[o]?.push(p);
-    for (const ch of p) chars[ch] = true;
+    for (const ch of p) seen.add(ch);
   }
+  const chars: JsonSet = {};
+  for (const ch of seen) chars[ch] = true;
   const facts: Record<string, unknown> = { paths_by_object: byObject, chars };
   // Printable ASCII: lowering is the same in JavaScript and OPA.
   if (!all.every((p) => /^[\x20-\x7e]*$/.test(p))) return facts;
@@ -298,10 +300,16 @@ export class PlanMemo {
     return l;
   }
 
-  keep(plan: PreparedPlan, inner: string): void {
+  /** `cohort` is the validated input's cohort; it is copied, so later edits to it are seen. */
+  keep(plan: PreparedPlan, inner: string, cohort: CohortSnapshot): void {
     this.last = {
       change: JSON.parse(plan.changeJson),
-      cohort: JSON.parse(plan.cohortJson) as CohortSnapshot,
+      cohort: {
+        size: cohort.size,
+        fleet_size: cohort.fleet_size,
+        strata: cohort.strata.map((s) => ({ key: s.key, count: s.count })),
+        topology: cohort.topology.map((t) => ({ kind: t.kind, id: t.id, count: t.count, total: t.total })),
+      },
       devices: JSON.parse(plan.devicesJson),
       plan,
       inner,
@@ -367,7 +375,8 @@ export function prepareInput(input: unknown, memo?: PlanMemo): PrepareResult {
       let planned = memo?.find(change, cohort, devices);
       if (!planned) {
         planned = preparePlan(change, cohort, devices);
-        if (planned) memo?.keep(planned.plan, planned.inner);
+        // preparePlan accepted the cohort, so it has the checked shape.
+        if (planned) memo?.keep(planned.plan, planned.inner, cohort as CohortSnapshot);
       }
       if (planned) {
         return {
