@@ -297,7 +297,8 @@ describe('operator console in Chromium', () => {
         and: [
           { field: 'productClass', op: 'eq', value: 'HGW-500' },
           {
-            or: ['CON0000', 'CON0001', 'CON0002', 'CON0003'].map((p) => ({
+            // Serial numbers are CON + 7 digits: CON0000000–CON0000039, 40 of the 400.
+            or: ['CON000000', 'CON000001', 'CON000002', 'CON000003'].map((p) => ({
               field: 'serialNumber',
               op: 'prefix',
               value: p,
