@@ -29,13 +29,14 @@ function selfSigned(): void {
   );
 }
 
-const base: ExecutorOptions = {
+// Only the ACS options matter here (the command has others, e.g. for USP).
+const base = {
   host: '127.0.0.1',
   port: '0',
   auth: 'digest',
   unknownDevices: 'register',
   maxSessions: '2000',
-};
+} as ExecutorOptions;
 
 /** `fleetbrain executor …` as a real process; resolves with its exit code and stderr when it ends. */
 function cli(
