@@ -184,45 +184,52 @@ interface OpaExports {
 }
 
 const encoder = new TextEncoder();
-const CHANGE_PATH = encoder.encode('["change"]');
-const COHORT_PATH = encoder.encode('["cohort"]');
-const DEVICES_PATH = encoder.encode('["devices"]');
 
-/** Same plan text: the memo hands back the same object, so identity settles it nearly always. */
-function samePlan(a: PreparedPlan, b: PreparedPlan): boolean {
-  return (
-    a === b ||
-    (a.cohortJson === b.cohortJson &&
-      a.topologyPeakJson === b.topologyPeakJson &&
-      a.strataInCohort === b.strataInCohort &&
-      a.changeJson === b.changeJson &&
-      a.derivedJson === b.derivedJson &&
-      a.devicesJson === b.devicesJson)
-  );
-}
+/**
+ * The plan's members in the order they are kept in wasm memory, steadiest first (a rollout's
+ * waves share the change and the devices, each wave has its own cohort): `parts` identify the
+ * member's text (the memo hands back the same strings, so comparing them is nearly free).
+ */
+const MEMBERS: Array<{ path: Uint8Array; parts(p: PreparedPlan): unknown[]; text(p: PreparedPlan): string }> =
+  [
+    {
+      path: encoder.encode('["change"]'),
+      parts: (p) => [p.changeJson, p.derivedJson],
+      text: engineChangeJson,
+    },
+    { path: encoder.encode('["devices"]'), parts: (p) => [p.devicesJson], text: (p) => p.devicesJson },
+    {
+      path: encoder.encode('["cohort"]'),
+      parts: (p) => [p.cohortJson, p.topologyPeakJson, p.strataInCohort],
+      text: engineCohortJson,
+    },
+  ];
 
-/** A plan's members parsed in wasm memory, with the paths they are attached at. */
-interface ParsedPlan {
-  plan: PreparedPlan;
-  /** [path, value] addresses: ["change"], ["cohort"], ["devices"]. */
-  members: Array<[number, number]>;
-  /** Heap end after the plan: each evaluation's scratch space starts here. */
+/** A plan member parsed in wasm memory. */
+interface ParsedMember {
+  parts: unknown[];
+  /** Addresses of its path (e.g. ["cohort"]) and value. */
+  path: number;
+  value: number;
+  /** Heap end after it: the next member, or each evaluation's scratch space, starts here. */
   end: number;
 }
+
+const sameParts = (a: unknown[], b: unknown[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 class WasmEngine extends BaseEngine {
   readonly engine = 'wasm' as const;
   private policy: LoadedPolicy | undefined;
   private readonly decoder = new TextDecoder();
   private entrypoint = 0;
-  /** Heap end after the data document: the plan cache starts here. */
+  /** Heap end after the data document: the plan's members are kept from here. */
   private dataEnd = 0;
   /**
-   * The last plan (change, cohort, devices), parsed once and kept in wasm memory below the
-   * per-evaluation heap: a plan's decisions (propose, approvals, each wave) share it, and parsing
-   * its 250 cohort elements costs more than evaluating the policy.
+   * The last plan's members (change, devices, cohort), each parsed once and kept in wasm memory
+   * below the per-evaluation heap until it changes: a plan's decisions (propose, approvals, each
+   * wave) share them, and parsing 250 cohort elements costs more than evaluating the policy.
    */
-  private plan: ParsedPlan | undefined;
+  private members: ParsedMember[] = [];
 
   constructor(private readonly sources: PolicySources) {
     super();
@@ -249,8 +256,8 @@ class WasmEngine extends BaseEngine {
 
   async setData(data: PolicyData): Promise<void> {
     if (!this.policy) throw new Error('policy engine not loaded');
-    // setData rewinds the heap to the start: the cached plan is gone with it.
-    this.plan = undefined;
+    // setData rewinds the heap to the start: the kept members are gone with it.
+    this.members = [];
     this.policy.setData({ policy_data: data });
     this.dataEnd = this.internals().dataHeapPtr;
     this.dataLoaded(data);
@@ -285,23 +292,28 @@ class WasmEngine extends BaseEngine {
     const policy = this.internals();
     const ex = policy.wasmInstance.exports as unknown as OpaExports;
     const mem = policy.mem;
-    if (!this.plan || !samePlan(this.plan.plan, p.plan)) {
-      this.plan = undefined;
-      ex.opa_heap_ptr_set(this.dataEnd);
-      const members: Array<[number, number]> = [
-        [this.parse(ex, mem, CHANGE_PATH), this.parse(ex, mem, engineChangeJson(p.plan))],
-        [this.parse(ex, mem, COHORT_PATH), this.parse(ex, mem, engineCohortJson(p.plan))],
-        [this.parse(ex, mem, DEVICES_PATH), this.parse(ex, mem, p.plan.devicesJson)],
-      ];
-      this.plan = { plan: p.plan, members, end: ex.opa_heap_ptr_get() };
-      // The SDK's own evaluate() rewinds to dataHeapPtr: keep the plan below it.
-      policy.dataHeapPtr = this.plan.end;
+    // Keep the members up to the first that changed; parse it and those after it again.
+    let kept = 0;
+    while (kept < this.members.length && sameParts(this.members[kept]!.parts, MEMBERS[kept]!.parts(p.plan))) {
+      kept++;
     }
-    // Everything above the plan is this evaluation's scratch space.
-    ex.opa_heap_ptr_set(this.plan.end);
+    if (kept < MEMBERS.length) {
+      this.members.length = kept;
+      ex.opa_heap_ptr_set(this.members[kept - 1]?.end ?? this.dataEnd);
+      for (let i = kept; i < MEMBERS.length; i++) {
+        const m = MEMBERS[i]!;
+        const path = this.parse(ex, mem, m.path);
+        const value = this.parse(ex, mem, m.text(p.plan));
+        this.members.push({ parts: m.parts(p.plan), path, value, end: ex.opa_heap_ptr_get() });
+      }
+      // The SDK's own evaluate() rewinds to dataHeapPtr: keep the members below it.
+      policy.dataHeapPtr = this.members[MEMBERS.length - 1]!.end;
+    }
+    // Everything above the members is this evaluation's scratch space.
+    ex.opa_heap_ptr_set(policy.dataHeapPtr);
     const inputAddr = this.parse(ex, mem, p.decisionJson);
-    // The plan's values are linked into the input object, not copied; evaluation never mutates input.
-    for (const [path, value] of this.plan.members) {
+    // The members are linked into the input object, not copied; evaluation never mutates input.
+    for (const { path, value } of this.members) {
       if (ex.opa_value_add_path(inputAddr, path, value) !== 0) {
         throw new Error('wasm could not attach the plan to the policy input');
       }
@@ -321,7 +333,7 @@ class WasmEngine extends BaseEngine {
 
   async close(): Promise<void> {
     this.policy = undefined;
-    this.plan = undefined;
+    this.members = [];
   }
 }
 

@@ -278,43 +278,51 @@ export function sameCohort(c: unknown, s: CohortSnapshot): boolean {
 }
 
 /**
- * The last plan validated, kept so a plan's next decisions check its members by comparison
- * instead of parsing them again. Only an exact match is reused, so a changed or mutated plan is
- * always validated afresh.
+ * The last plan's members validated, kept so the next decisions check each member by comparison
+ * instead of parsing it again: a plan's decisions share all three, its waves the change and the
+ * devices. Only an exact match is reused, so a changed or mutated member is validated afresh.
  */
 export class PlanMemo {
-  private last:
-    | { change: unknown; cohort: CohortSnapshot; devices: unknown; plan: PreparedPlan; inner: string }
-    | undefined;
+  change: { snapshot: unknown; json: string; derivedJson: string } | undefined;
+  devices: { snapshot: unknown; json: string } | undefined;
+  cohort: { snapshot: CohortSnapshot; json: string; peak: string; strata: number } | undefined;
+}
 
-  /** The prepared plan (and its canonical members text) if these members are the last plan's. */
-  find(
-    change: unknown,
-    cohort: unknown,
-    devices: unknown,
-  ): { plan: PreparedPlan; inner: string } | undefined {
-    const l = this.last;
-    if (!l || !sameCohort(cohort, l.cohort) || !sameJson(change, l.change) || !sameJson(devices, l.devices)) {
-      return undefined;
-    }
-    return l;
-  }
+function prepareChange(change: unknown, memo: PlanMemo | undefined): PlanMemo['change'] {
+  if (memo?.change && sameJson(change, memo.change.snapshot)) return memo.change;
+  const ch = Change.safeParse(change);
+  if (!ch.success) return undefined;
+  const json = JSON.stringify(ch.data);
+  const part = { snapshot: JSON.parse(json), json, derivedJson: JSON.stringify(deriveChangeFacts(ch.data)) };
+  if (memo) memo.change = part;
+  return part;
+}
 
-  /** `cohort` is the validated input's cohort; it is copied, so later edits to it are seen. */
-  keep(plan: PreparedPlan, inner: string, cohort: CohortSnapshot): void {
-    this.last = {
-      change: JSON.parse(plan.changeJson),
-      cohort: {
-        size: cohort.size,
-        fleet_size: cohort.fleet_size,
-        strata: cohort.strata.map((s) => ({ key: s.key, count: s.count })),
-        topology: cohort.topology.map((t) => ({ kind: t.kind, id: t.id, count: t.count, total: t.total })),
-      },
-      devices: JSON.parse(plan.devicesJson),
-      plan,
-      inner,
-    };
-  }
+function prepareDevices(devices: unknown, memo: PlanMemo | undefined): PlanMemo['devices'] {
+  if (memo?.devices && sameJson(devices, memo.devices.snapshot)) return memo.devices;
+  const dv = DeviceGroup.array().safeParse(devices);
+  if (!dv.success) return undefined;
+  const json = JSON.stringify(dv.data);
+  const part = { snapshot: JSON.parse(json), json };
+  if (memo) memo.devices = part;
+  return part;
+}
+
+function prepareCohort(cohort: unknown, memo: PlanMemo | undefined): PlanMemo['cohort'] {
+  if (memo?.cohort && sameCohort(cohort, memo.cohort.snapshot)) return memo.cohort;
+  const c = fastCohort(cohort);
+  if (!c) return undefined;
+  // fastCohort accepted it, so it has the checked shape; copied, so later edits to it are seen.
+  const { size, fleet_size, strata, topology } = cohort as CohortSnapshot;
+  const snapshot = {
+    size,
+    fleet_size,
+    strata: strata.map((s) => ({ key: s.key, count: s.count })),
+    topology: topology.map((t) => ({ kind: t.kind, id: t.id, count: t.count, total: t.total })),
+  };
+  const part = { snapshot, json: c.json, peak: c.peak, strata: c.strata };
+  if (memo) memo.cohort = part;
+  return part;
 }
 
 /** The plan's members validated and serialised; undefined when any is invalid (zod then names it). */
@@ -322,25 +330,23 @@ function preparePlan(
   change: unknown,
   cohort: unknown,
   devices: unknown,
+  memo: PlanMemo | undefined,
 ): { plan: PreparedPlan; inner: string } | undefined {
-  const c = fastCohort(cohort);
-  if (!c) return undefined;
-  const ch = Change.safeParse(change);
-  if (!ch.success) return undefined;
-  const dv = DeviceGroup.array().safeParse(devices);
-  if (!dv.success) return undefined;
+  const co = prepareCohort(cohort, memo);
+  if (!co) return undefined;
+  const ch = prepareChange(change, memo);
+  if (!ch) return undefined;
+  const dv = prepareDevices(devices, memo);
+  if (!dv) return undefined;
   const plan = {
-    changeJson: JSON.stringify(ch.data),
-    derivedJson: JSON.stringify(deriveChangeFacts(ch.data)),
-    devicesJson: JSON.stringify(dv.data),
-    cohortJson: c.json,
-    topologyPeakJson: c.peak,
-    strataInCohort: c.strata,
+    changeJson: ch.json,
+    derivedJson: ch.derivedJson,
+    devicesJson: dv.json,
+    cohortJson: co.json,
+    topologyPeakJson: co.peak,
+    strataInCohort: co.strata,
   };
-  return {
-    plan,
-    inner: `"change":${plan.changeJson},"cohort":${plan.cohortJson},"devices":${plan.devicesJson}`,
-  };
+  return { plan, inner: `"change":${ch.json},"cohort":${co.json},"devices":${dv.json}` };
 }
 
 /**
@@ -372,12 +378,7 @@ export function prepareInput(input: unknown, memo?: PlanMemo): PrepareResult {
     const { change, cohort, devices, ...rest } = input;
     const parsed = PolicyInputPerDecision.safeParse(rest);
     if (parsed.success) {
-      let planned = memo?.find(change, cohort, devices);
-      if (!planned) {
-        planned = preparePlan(change, cohort, devices);
-        // preparePlan accepted the cohort, so it has the checked shape.
-        if (planned) memo?.keep(planned.plan, planned.inner, cohort as CohortSnapshot);
-      }
+      const planned = preparePlan(change, cohort, devices, memo);
       if (planned) {
         return {
           ok: true,
