@@ -27,6 +27,12 @@ import type { Benchmark } from './bench.js';
  * and the agents (child processes, each multiplexing its agents over a bounded pool of MQTT client
  * connections: one endpoint ID and topic per agent, one TCP connection per `--per-conn` agents). The
  * hard limit of 20 000 file descriptors per process (mosquitto's too) rules out one socket per agent.
+ *
+ * Flags: `--set-only` (Set round trips alone, no PostgreSQL: a quick iteration), `--storm-only`,
+ * `--qos 0|1` (MQTT QoS of every Record, default 1 as the product), `--roundtrips`, `--window`,
+ * `--agents`, `--storm`. Besides the issue's keys the JSON carries CPU µs per Set round trip per
+ * component (set_ctrl_cpu_us, set_agents_cpu_us, set_broker_cpu_us, set_cpu_us; user + system from
+ * /proc, so they hold on a loaded machine where the wall-clock figures do not) and set_p50_ms.
  */
 
 function arg(args: string[], name: string, dflt: number): number {

@@ -56,41 +56,6 @@ export interface MqttMtpOptions {
   qos?: 0 | 1;
 }
 
-/**
- * A TCP socket that sends what is written to it during one turn of the event loop in one writev.
- * mqtt-packet corks the socket for every packet and uncorks it on the next tick, and mqtt.js handles
- * every received packet in a tick of its own: each PUBACK and each Record would leave in a syscall of
- * its own. Here the first cork of a turn holds until the loop's check phase (setImmediate), after the
- * turn's I/O callbacks, and the per-packet uncorks do nothing.
- */
-export class BatchingSocket extends net.Socket {
-  private holding = false;
-  /** Writev calls made (one per turn with output), for tests and benchmarks. */
-  flushes = 0;
-
-  override cork(): void {
-    if (this.holding) return;
-    this.holding = true;
-    super.cork();
-    setImmediate(this.release);
-  }
-
-  override uncork(): void {}
-
-  private readonly release = (): void => {
-    if (!this.holding) return;
-    this.holding = false;
-    this.flushes += 1;
-    super.uncork();
-  };
-
-  override end(...args: unknown[]): this {
-    // Writable.end uncorks through this.uncork(), which holds: release first so nothing stays behind.
-    this.release();
-    return (super.end as (...a: unknown[]) => this).apply(this, args);
-  }
-}
-
 /** A received Record (a class: no closure per Record for its reject()). */
 class MqttInbound implements InboundRecord {
   constructor(
@@ -157,9 +122,8 @@ export class MqttMtp implements Mtp {
       keepalive: o.keepaliveS ?? 60,
       reconnectPeriod: backoff.minMs,
       connectTimeout: 10_000,
-      // Credentials in the URL count too (mqtt.connect parsed them; the socket builder below does not).
-      username: o.username ?? (url.username ? decodeURIComponent(url.username) : undefined),
-      password: o.password ?? (url.password ? decodeURIComponent(url.password) : undefined),
+      username: o.username,
+      password: o.password,
       resubscribe: false,
       // Pings go out every keepalive period even while Records flow (rescheduling them on every
       // packet costs a timer update per Record).
@@ -188,10 +152,10 @@ export class MqttMtp implements Mtp {
       },
     };
     const client =
-      url.protocol === 'mqtt:' || url.protocol === 'tcp:'
+      o.localAddress && (url.protocol === 'mqtt:' || url.protocol === 'tcp:')
         ? new mqtt.MqttClient(
             () =>
-              new BatchingSocket().connect({
+              net.connect({
                 host: url.hostname,
                 port: Number(url.port || 1883),
                 localAddress: o.localAddress,
