@@ -187,35 +187,44 @@ const encoder = new TextEncoder();
 
 /**
  * The plan's members in the order they are kept in wasm memory, steadiest first (a rollout's
- * waves share the change and the devices, each wave has its own cohort): `parts` identify the
- * member's text (the memo hands back the same strings, so comparing them is nearly free).
+ * waves share the change and the devices, each wave has its own cohort): `same` compares the
+ * member's text in two plans (the memo hands back the same strings, so that is nearly free).
  */
-const MEMBERS: Array<{ path: Uint8Array; parts(p: PreparedPlan): unknown[]; text(p: PreparedPlan): string }> =
-  [
-    {
-      path: encoder.encode('["change"]'),
-      parts: (p) => [p.changeJson, p.derivedJson],
-      text: engineChangeJson,
-    },
-    { path: encoder.encode('["devices"]'), parts: (p) => [p.devicesJson], text: (p) => p.devicesJson },
-    {
-      path: encoder.encode('["cohort"]'),
-      parts: (p) => [p.cohortJson, p.topologyPeakJson, p.strataInCohort],
-      text: engineCohortJson,
-    },
-  ];
+const MEMBERS: Array<{
+  path: Uint8Array;
+  same(a: PreparedPlan, b: PreparedPlan): boolean;
+  text(p: PreparedPlan): string;
+}> = [
+  {
+    path: encoder.encode('["change"]'),
+    same: (a, b) => a.changeJson === b.changeJson && a.derivedJson === b.derivedJson,
+    text: engineChangeJson,
+  },
+  {
+    path: encoder.encode('["devices"]'),
+    same: (a, b) => a.devicesJson === b.devicesJson,
+    text: (p) => p.devicesJson,
+  },
+  {
+    path: encoder.encode('["cohort"]'),
+    same: (a, b) =>
+      a.cohortJson === b.cohortJson &&
+      a.topologyPeakJson === b.topologyPeakJson &&
+      a.strataInCohort === b.strataInCohort,
+    text: engineCohortJson,
+  },
+];
 
 /** A plan member parsed in wasm memory. */
 interface ParsedMember {
-  parts: unknown[];
+  /** The plan it was parsed from. */
+  plan: PreparedPlan;
   /** Addresses of its path (e.g. ["cohort"]) and value. */
   path: number;
   value: number;
   /** Heap end after it: the next member, or each evaluation's scratch space, starts here. */
   end: number;
 }
-
-const sameParts = (a: unknown[], b: unknown[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 class WasmEngine extends BaseEngine {
   readonly engine = 'wasm' as const;
@@ -294,7 +303,7 @@ class WasmEngine extends BaseEngine {
     const mem = policy.mem;
     // Keep the members up to the first that changed; parse it and those after it again.
     let kept = 0;
-    while (kept < this.members.length && sameParts(this.members[kept]!.parts, MEMBERS[kept]!.parts(p.plan))) {
+    while (kept < this.members.length && MEMBERS[kept]!.same(this.members[kept]!.plan, p.plan)) {
       kept++;
     }
     if (kept < MEMBERS.length) {
@@ -304,7 +313,7 @@ class WasmEngine extends BaseEngine {
         const m = MEMBERS[i]!;
         const path = this.parse(ex, mem, m.path);
         const value = this.parse(ex, mem, m.text(p.plan));
-        this.members.push({ parts: m.parts(p.plan), path, value, end: ex.opa_heap_ptr_get() });
+        this.members.push({ plan: p.plan, path, value, end: ex.opa_heap_ptr_get() });
       }
       // The SDK's own evaluate() rewinds to dataHeapPtr: keep the members below it.
       policy.dataHeapPtr = this.members[MEMBERS.length - 1]!.end;
