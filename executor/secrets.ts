@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { ConfigError } from '../platform/config.js';
 
 /**
  * Per-device credentials are stored encrypted (AES-256-GCM) in `executor_endpoints`. The key comes
@@ -16,7 +17,9 @@ export class CredentialCipher {
   static fromEnv(env: NodeJS.ProcessEnv = process.env): CredentialCipher {
     const s = env.FLEETBRAIN_CREDENTIAL_KEY;
     if (!s)
-      throw new Error('FLEETBRAIN_CREDENTIAL_KEY is not set: device credentials cannot be stored encrypted');
+      throw new ConfigError(
+        'FLEETBRAIN_CREDENTIAL_KEY is not set: device credentials cannot be stored encrypted',
+      );
     return new CredentialCipher(s);
   }
 
