@@ -279,6 +279,7 @@ export function dbRolloutFleet(db: Db, opts: DbFleetOptions = {}): RolloutFleet 
   const counted = new Map<number, number>();
   const SETTLED_MS = 120_000;
   let intervalCache: { key: string; ms: number } | undefined;
+  let expectedCache: { windowMs: number; at: number; n: number } | undefined;
   let lastLogged = '';
   return {
     async resolveCohort(selector, co) {
@@ -447,6 +448,22 @@ export function dbRolloutFleet(db: Db, opts: DbFleetOptions = {}): RolloutFleet 
     return worst;
   }
 
+  /**
+   * Informs per window the inventory expects from devices heard in the last day (a whole-fleet scan,
+   * so cached for five minutes). A device silent for longer no longer counts: it cannot hide an outage.
+   */
+  async function expectedInforms(windowMs: number, now: number): Promise<number> {
+    if (expectedCache && expectedCache.windowMs === windowMs && now - expectedCache.at < 300_000)
+      return expectedCache.n;
+    const r = await db.execute<{ n: number | null }>(
+      sql`select sum(least(1.0, ${windowMs}::float8 / (periodic_inform_interval_s * 1000.0)))::float8 as n
+          from devices where periodic_inform_interval_s > 0 and last_contact_at > now() - interval '1 day'`,
+    );
+    const n = Number(r.rows[0]?.n ?? 0);
+    expectedCache = { windowMs, at: now, n };
+    return n;
+  }
+
   /** Informs per bucket in [from, to) (bucket-aligned); settled buckets come from the cache. */
   async function informCounts(from: number, to: number): Promise<number[]> {
     const n = Math.max(0, Math.round((to - from) / bucketMs));
@@ -504,7 +521,9 @@ export function dbRolloutFleet(db: Db, opts: DbFleetOptions = {}): RolloutFleet 
     if (end > judgeStart) {
       const intervalMs = Math.min(await informIntervalMs(deviceIds), maxWindowMs);
       const windowSteps = Math.max(1, Math.ceil(intervalMs / bucketMs));
+      const expectedPerWindow = await expectedInforms(windowSteps * bucketMs, now);
       const j = judgeInformRate(await informCounts(lookStart, end), {
+        expectedPerWindow,
         start: lookStart,
         stepMs: bucketMs,
         windowSteps,

@@ -25,6 +25,33 @@ describe('judgeInformRate', () => {
     expect(j.lowWindows.length).toBeGreaterThan(0);
   });
 
+  it('a storm in the look-back (fleet start) is capped by what the inventory expects; a real stop still shows', () => {
+    // 5,000 devices: all inform at start-up in the look-back, then 300 per 30-s window in steady state.
+    const counts = Array.from({ length: 20 }, (_, i) => (i < 4 ? 2_500 : 150));
+    const storm = judgeInformRate(counts, { ...base, windowSteps: 2, judgeFrom: 6 });
+    expect(storm.samples.some((s) => !s.healthy)).toBe(true);
+    const capped = judgeInformRate(counts, { ...base, windowSteps: 2, judgeFrom: 6, expectedPerWindow: 300 });
+    expect(capped.baselineFrom).toBe('inventory');
+    expect(capped.baseline).toBe(300);
+    expect(capped.samples.every((s) => s.healthy)).toBe(true);
+    const stopped = counts.map((c, i) => (i >= 12 && i < 16 ? 0 : c));
+    const outage = judgeInformRate(stopped, {
+      ...base,
+      windowSteps: 2,
+      judgeFrom: 6,
+      expectedPerWindow: 300,
+    });
+    expect(outage.samples.filter((s) => !s.healthy).map((s) => s.at / 15_000)).toEqual([12, 13, 14, 15]);
+    // The inventory only caps: a quieter look-back than expected stays the baseline.
+    const quiet = judgeInformRate(stopped, {
+      ...base,
+      windowSteps: 2,
+      judgeFrom: 6,
+      expectedPerWindow: 10_000,
+    });
+    expect(quiet.baselineFrom).toBe('look-back');
+  });
+
   it('an outage filling the whole judged span still reads as one', () => {
     const counts = Array.from({ length: 300 }, (_, i) => (i >= 240 ? 0 : 50));
     const j = judgeInformRate(counts, { ...base, windowSteps: 2, judgeFrom: 240 });

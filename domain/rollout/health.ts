@@ -26,6 +26,12 @@ export interface InformRateParams {
   judgeFrom: number;
   /** A baseline below this many informs per window says nothing (small or idle fleets): healthy. */
   minBaselinePerWindow: number;
+  /**
+   * Informs per window the inventory expects (each recently heard device contributes window ÷ its
+   * periodic interval, at most 1). Caps the baseline: a look-back dominated by a storm (the fleet
+   * starting, power coming back) would otherwise make ordinary traffic read as an outage.
+   */
+  expectedPerWindow?: number;
   outageShare?: number;
 }
 
@@ -34,7 +40,7 @@ export interface InformRateJudgement {
   /** Median informs per window (0 when nothing could be measured). */
   baseline: number;
   /** Where the baseline came from: the look-back, or the judged span when the look-back is empty. */
-  baselineFrom: 'look-back' | 'judged-span' | 'none';
+  baselineFrom: 'look-back' | 'judged-span' | 'inventory' | 'none';
   /** Judged windows below the outage share, as [startMs, endMs). */
   lowWindows: Array<[number, number]>;
 }
@@ -76,8 +82,17 @@ export function judgeInformRate(counts: readonly number[], p: InformRateParams):
     if (j < p.judgeFrom) back.push(s);
     else span.push(s);
   }
-  const baselineFrom = back.length > 0 ? 'look-back' : span.length > 0 ? 'judged-span' : 'none';
-  const baseline = median(back.length > 0 ? back : span);
+  const observed = median(back.length > 0 ? back : span);
+  const expected = p.expectedPerWindow ?? 0;
+  const capped = expected > 0 && expected < observed;
+  const baselineFrom = capped
+    ? 'inventory'
+    : back.length > 0
+      ? 'look-back'
+      : span.length > 0
+        ? 'judged-span'
+        : 'none';
+  const baseline = capped ? expected : observed;
   const meaningful = baseline >= p.minBaselinePerWindow;
   const low = (j: number) => meaningful && sums[j] !== undefined && sums[j]! < share * baseline;
   const samples: HealthSample[] = [];
