@@ -311,7 +311,10 @@ describe('operator console in Chromium', () => {
       gate: { theta: 0.02, hardCeilingBricked: 30, decisionDeadlineMinutes: 100_000 },
       // 40 spec minutes (40 s here): longer than the controls' 30-s inform interval.
       outcomeTimeoutMinutes: 40,
-      soakMinutes: 0,
+      // The control group is the cohort's not-yet-dispatched half, so it exists only while the first
+      // wave runs: the soak keeps that wave open past a full outcome window (a good image's devices
+      // would otherwise succeed within seconds and the last wave leaves no control to chart).
+      soakMinutes: 75,
       minStratumSize: 20,
       approvals: { beforeStart: false },
       notifications: [],
