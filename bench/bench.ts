@@ -7,6 +7,8 @@ export interface BenchResult {
   table: Array<Record<string, string | number>>;
   /** Free-form lines printed under the table (calibration chosen, caveats). */
   notes?: string[];
+  /** A subset run (a flag chose part of the benchmark): written beside the full result, never over it. */
+  partial?: boolean;
 }
 
 export type Benchmark = (args: string[]) => Promise<BenchResult>;

@@ -30,7 +30,8 @@ import { percentile } from './stats.js';
  * migrations startDataset applies: an existing dataset is migrated forward (about a minute for 1M
  * devices and 40M events), never regenerated for them.
  *
- * Args: [--devices N] [--days D] [--runs R] [--parallel P] [--regenerate]
+ * Args: [--devices N] [--days D] [--runs R] [--parallel P] [--regenerate] [--shape TEXT (only shapes
+ * whose name contains it; the metrics are then those shapes' worst, for profiling)]
  */
 
 const GENERATOR_VERSION = 1;
@@ -294,7 +295,8 @@ const bench: Benchmark = async (args) => {
       const now = new Date(meta.ref);
       const table: Array<Record<string, string | number>> = [];
       let worst = { p50: 0, p95: 0 };
-      for (const [name, raw] of shapes(now)) {
+      const only = opt('--shape');
+      for (const [name, raw] of shapes(now).filter(([n]) => !only || n.includes(only))) {
         const q = parseQuery(raw, { catalog });
         const o = { now, catalog, statementTimeoutMs: 60_000 };
         let rows = 0;
@@ -327,6 +329,7 @@ const bench: Benchmark = async (args) => {
         },
         table,
         notes,
+        partial: only !== undefined,
       };
     } finally {
       await h.close();

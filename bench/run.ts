@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   for (const n of result.notes ?? []) console.log(n);
   const out = { name, at: new Date().toISOString(), machine: machine(), metrics: result.metrics };
   await mkdir(path.join(here, 'results'), { recursive: true });
-  const file = path.join(here, 'results', `${name}.json`);
+  const file = path.join(here, 'results', `${name}${result.partial ? '.partial' : ''}.json`);
   await writeFile(file, `${JSON.stringify(out, null, 2)}\n`);
   console.log(`\nmetrics: ${JSON.stringify(result.metrics)}\nwritten: ${path.relative(process.cwd(), file)}`);
   // Benchmarks may leave pools/servers behind on failure paths; the process is done.

@@ -418,7 +418,7 @@ const bench: Benchmark = async (args) => {
     await broker.stop().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }
-  return { metrics, table, notes };
+  return { metrics, table, notes, partial: setOnly || stormOnly };
 };
 
 export default bench;

@@ -71,7 +71,7 @@ function groupingColumns(keys: readonly GroupKey[]): string[] {
 
 /**
  * The cheapest exact source for a query (see fleet/rollup.ts): the device_counts rollup for device counts
- * over its columns; the silent devices' index ranges for counts filtered by "not seen for N intervals"
+ * over its columns, parameter_sums for averages of a numeric parameter over the same columns; the silent devices' index ranges for counts filtered by "not seen for N intervals"
  * and for offline shares (the share's denominator from the rollup); otherwise the devices table, joined
  * to per-device event counts or parameter values for those measures.
  */
@@ -134,6 +134,13 @@ function source(q: Query, opts: QueryRunOptions): Source {
     };
   }
   const [agg, path] = Object.entries(m)[0] as ['avg' | 'min' | 'max', string];
+  if (agg === 'avg' && countGrain(q.where, q.groupBy) === 'device')
+    return {
+      // numeric sum ÷ count: the same division avg(numeric) ends with, so the value is identical.
+      from: sql`"parameter_sums" d where d."path" = ${path} and ${compileWhere(q.where, ctx)}`,
+      value: sql`(sum(d."s") / nullif(sum(d."n"), 0))::float8`,
+      groupExists: q.groupBy.length ? sql`sum(d."n") > 0` : undefined,
+    };
   return {
     from: sql`"devices" d join "device_parameters" p on p."device_id" = d."id" and p."path" = ${path}
       and p."value_num" is not null where ${compileWhere(q.where, ctx)}`,

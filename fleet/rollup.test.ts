@@ -7,12 +7,13 @@ import { upsertDevices } from './devices.js';
 import { appendEvents, type DeviceEvent } from './events.js';
 import { parseQuery } from './query.js';
 import { compileQuery, type QueryResult, runQuery } from './query-compile.js';
-import { compactDeviceCounts } from './rollup.js';
+import { updateLastValues } from './parameters.js';
+import { compactRollups } from './rollup.js';
 import { versionKey } from './version-key.js';
 
 /**
- * The exact cheaper sources of fleet/rollup.ts: the device_counts rollup must equal a GROUP BY over
- * devices after every kind of write, and the questions answered from it (or from the silent devices'
+ * The exact cheaper sources of fleet/rollup.ts: the device_counts and parameter_sums rollups must equal
+ * a GROUP BY over devices (and their numeric parameters) after every kind of write, and the questions answered from it (or from the silent devices'
  * index ranges, or the per-device event counts) must equal hand-written SQL over the raw tables.
  */
 
@@ -106,7 +107,7 @@ describe('device_counts rollup', () => {
       .catch(() => {});
     await rollupMatchesDevices();
     // Compaction folds the appended deltas to one row per live combination, with the same sums.
-    const live = await compactDeviceCounts(h.db);
+    const live = (await compactRollups(h.db)).deviceCounts;
     expect(await rollupRows()).toBe(live);
     expect((await h.db.execute(sql`select count(*)::int n from device_counts where n <= 0`)).rows).toEqual([
       { n: 0 },
@@ -145,6 +146,134 @@ describe('device_counts rollup', () => {
   });
 });
 
+/** parameter_sums (summed deltas) against count and sum of numeric values joined to their devices. */
+async function sumsMatchParameters(): Promise<void> {
+  const got = await h.db.execute(
+    sql.raw(`select path, ${DEVICE_COLS}, sum(n)::int n, sum(s)::text s from parameter_sums
+      group by path, ${DEVICE_COLS} having sum(n) <> 0 or sum(s) <> 0
+      order by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10`),
+  );
+  const want = await h.db.execute(
+    sql.raw(`select p.path, ${DEVICE_COLS.replace(/(\w+)/g, 'd.$1')}, count(*)::int n, sum(p.value_num)::text s
+      from device_parameters p join devices d on d.id = p.device_id where p.value_num is not null
+      group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 order by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10`),
+  );
+  expect(got.rows).toEqual(want.rows);
+}
+const sumsRows = async () =>
+  Number((await h.db.execute<{ n: string }>(sql`select count(*) n from parameter_sums`)).rows[0]?.n);
+const UPTIME = 'Device.DeviceInfo.UpTime';
+const CHANNEL = 'Device.WiFi.Radio.1.Channel';
+const CPU = 'Device.DeviceInfo.ProcessStatus.CPUUsage';
+const values = (ids: number[], path: string, v: (i: number) => string, type = 'unsignedInt') =>
+  ids.map((i) => ({ deviceId: dev(i).id, path, type: type as 'unsignedInt', value: v(i) }));
+const range = (a: number, b: number) => Array.from({ length: b - a }, (_, k) => a + k);
+
+describe('parameter_sums rollup', () => {
+  it('equals the numeric values joined to their devices after every kind of write', async () => {
+    await updateLastValues(h.db, [
+      ...values(range(20, 80), UPTIME, (i) => String(1000 * i + 7)),
+      ...values(range(20, 80), CHANNEL, (i) => String([1, 6, 11][i % 3])),
+      ...values(range(20, 80), 'Device.DeviceInfo.SoftwareVersion', () => '3.0.0', 'string'),
+      ...values(range(20, 30), CPU, (i) => String(i % 7)),
+      ...values(range(30, 34), 'Device.X.Load', (i) => `${i}.25`, 'decimal'),
+    ]);
+    await sumsMatchParameters();
+    expect(await sumsRows()).toBeGreaterThan(10);
+    // Rewriting unchanged values (every inform does) appends nothing.
+    const before = await sumsRows();
+    await updateLastValues(
+      h.db,
+      values(range(20, 80), UPTIME, (i) => String(1000 * i + 7)),
+    );
+    expect(await sumsRows()).toBe(before);
+    // Changed values, a numeric value that no longer parses (its text is kept, the number is not).
+    await updateLastValues(h.db, [
+      ...values(range(20, 50), UPTIME, (i) => String(5000 * i)),
+      ...values([23, 24], CHANNEL, () => 'auto'),
+    ]);
+    await sumsMatchParameters();
+    // Devices move: firmware upgrades, a model change, a region move; new devices with values.
+    await upsertDevices(h.db, [dev(22, { softwareVersion: '9.9.9' }), dev(26, { productClass: 'MOVED' })]);
+    await h.db.execute(sql`update devices set region = 'east' where substr(id, 2)::int % 5 = 1`);
+    await upsertDevices(h.db, [dev(300), dev(301)]);
+    await updateLastValues(
+      h.db,
+      values([300, 301], UPTIME, () => '42'),
+    );
+    await sumsMatchParameters();
+    // Deleted values, deleted devices (their values cascade), a rolled-back write.
+    await h.db.execute(
+      sql`delete from device_parameters where path = ${CHANNEL} and device_id in ('R027', 'R028')`,
+    );
+    await h.db.execute(sql`delete from devices where id in ('R029', 'R300')`);
+    await h.db
+      .transaction(async (tx) => {
+        await updateLastValues(
+          tx,
+          values(range(20, 80), UPTIME, () => '1'),
+        );
+        await tx.execute(sql`update devices set product_class = 'GONE'`);
+        throw new Error('roll back');
+      })
+      .catch(() => {});
+    await sumsMatchParameters();
+    // Compaction leaves one row per live combination, with the same sums.
+    const live = (await compactRollups(h.db)).parameterSums;
+    expect(await sumsRows()).toBe(live);
+    await sumsMatchParameters();
+  });
+
+  it('stays exact when values and their devices’ counted columns change in concurrent transactions', async () => {
+    // Each pair races a firmware change of a set of devices against new values of the same devices;
+    // whichever commits first, every value ends up under its device's final firmware.
+    for (let round = 0; round < 4; round++) {
+      const ids = range(30 + round * 10, 40 + round * 10);
+      const idList = sql.join(
+        ids.map((i) => sql`${dev(i).id}`),
+        sql`, `,
+      );
+      const version = VERSIONS[round] as string;
+      const upgrade = h.db.transaction(async (tx) => {
+        await tx.execute(sql`update devices set software_version = ${version},
+          software_version_key = ${versionKey(version)} where id in (${idList})`);
+        await tx.execute(sql`select pg_sleep(0.05)`);
+      });
+      const write = h.db.transaction(async (tx) => {
+        await updateLastValues(tx, [
+          ...values(ids, UPTIME, (i) => String(round * 100 + i)),
+          ...values(ids, CPU, (i) => String(round + i)),
+        ]);
+        await tx.execute(sql`select pg_sleep(0.05)`);
+      });
+      await Promise.all(round % 2 ? [upgrade, write] : [write, upgrade]);
+    }
+    await sumsMatchParameters();
+  });
+
+  it('is emptied with its values by TRUNCATE', async () => {
+    const t = await createTestDatabase();
+    try {
+      await upsertDevices(t.db, [dev(1), dev(2)]);
+      await updateLastValues(
+        t.db,
+        values([1, 2], UPTIME, () => '5'),
+      );
+      await t.db.execute(sql`truncate device_parameters`);
+      expect((await t.db.execute(sql`select count(*)::int n from parameter_sums`)).rows).toEqual([{ n: 0 }]);
+      await updateLastValues(
+        t.db,
+        values([1], UPTIME, () => '8'),
+      );
+      expect((await t.db.execute(sql`select n::int, s::int from parameter_sums`)).rows).toEqual([
+        { n: 1, s: 8 },
+      ]);
+    } finally {
+      await t.drop();
+    }
+  });
+});
+
 const canon = (r: QueryResult) =>
   r.rows
     .map((x) => JSON.stringify([...Object.values(x.key), Math.round((x.value ?? Number.NaN) * 1e9) / 1e9]))
@@ -166,86 +295,107 @@ const OFFLINE_SQL = `(last_contact_at is null or (periodic_inform_interval_s is 
   and last_contact_at < '${nowP}'::timestamptz - make_interval(secs => periodic_inform_interval_s * 3)))`;
 
 describe('questions answered from the rollup and the silent-device index', () => {
-  const cases: Array<[string, unknown, string, 'device_counts' | 'interval' | 'devices']> = [
+  const cases: Array<[string, unknown, string, 'device_counts' | 'parameter_sums' | 'interval' | 'devices']> =
     [
-      'count by model and firmware, filtered by a version range and NOT',
-      {
-        where: {
-          and: [
-            { field: 'softwareVersion', op: 'versionGte', value: '3.1' },
-            { not: { field: 'region', op: 'eq', value: 'north' } },
-          ],
+      [
+        'count by model and firmware, filtered by a version range and NOT',
+        {
+          where: {
+            and: [
+              { field: 'softwareVersion', op: 'versionGte', value: '3.1' },
+              { not: { field: 'region', op: 'eq', value: 'north' } },
+            ],
+          },
+          measure: 'count',
+          groupBy: ['productClass', 'softwareVersion'],
         },
-        measure: 'count',
-        groupBy: ['productClass', 'softwareVersion'],
-      },
-      `select product_class, software_version, count(*) v from devices
+        `select product_class, software_version, count(*) v from devices
         where software_version in ('3.1.2', '3.10.0', '3.2.0', '4.0.0')
           and not coalesce(region = 'north', false) group by 1, 2`,
-      'device_counts',
-    ],
-    [
-      'count by region (NULL region is a group)',
-      { measure: 'count', groupBy: ['region'] },
-      'select region, count(*) v from devices group by 1',
-      'device_counts',
-    ],
-    [
-      'count of one model without grouping',
-      { where: { field: 'productClass', op: 'in', values: ['F660', 'XGS'] }, measure: 'count' },
-      `select count(*) v from devices where product_class in ('F660', 'XGS')`,
-      'device_counts',
-    ],
-    [
-      'count by OLT and PON port with having',
-      { measure: 'count', groupBy: ['olt', 'ponPort'], having: { op: 'gte', value: 7 } },
-      'select olt, pon_port, count(*) v from devices group by 1, 2 having count(*) >= 7',
-      'device_counts',
-    ],
-    [
-      'not seen for 3 intervals by model in a region',
-      {
-        where: { and: [offline, { field: 'region', op: 'eq', value: 'south' }] },
-        measure: 'count',
-        groupBy: ['productClass'],
-      },
-      `select product_class, count(*) v from devices where ${OFFLINE_SQL} and region = 'south' group by 1`,
-      'interval',
-    ],
-    [
-      'offline share per region (NULL region included)',
-      { measure: { share: offline }, groupBy: ['region'] },
-      `select region, avg(case when ${OFFLINE_SQL} then 1.0 else 0.0 end) v from devices group by 1`,
-      'device_counts',
-    ],
-    [
-      'offline share per OLT above a threshold',
-      { measure: { share: offline }, groupBy: ['olt'], having: { op: 'gt', value: 0.1 } },
-      `select olt, avg(case when ${OFFLINE_SQL} then 1.0 else 0.0 end) v from devices group by 1
+        'device_counts',
+      ],
+      [
+        'count by region (NULL region is a group)',
+        { measure: 'count', groupBy: ['region'] },
+        'select region, count(*) v from devices group by 1',
+        'device_counts',
+      ],
+      [
+        'count of one model without grouping',
+        { where: { field: 'productClass', op: 'in', values: ['F660', 'XGS'] }, measure: 'count' },
+        `select count(*) v from devices where product_class in ('F660', 'XGS')`,
+        'device_counts',
+      ],
+      [
+        'count by OLT and PON port with having',
+        { measure: 'count', groupBy: ['olt', 'ponPort'], having: { op: 'gte', value: 7 } },
+        'select olt, pon_port, count(*) v from devices group by 1, 2 having count(*) >= 7',
+        'device_counts',
+      ],
+      [
+        'not seen for 3 intervals by model in a region',
+        {
+          where: { and: [offline, { field: 'region', op: 'eq', value: 'south' }] },
+          measure: 'count',
+          groupBy: ['productClass'],
+        },
+        `select product_class, count(*) v from devices where ${OFFLINE_SQL} and region = 'south' group by 1`,
+        'interval',
+      ],
+      [
+        'offline share per region (NULL region included)',
+        { measure: { share: offline }, groupBy: ['region'] },
+        `select region, avg(case when ${OFFLINE_SQL} then 1.0 else 0.0 end) v from devices group by 1`,
+        'device_counts',
+      ],
+      [
+        'offline share per OLT above a threshold',
+        { measure: { share: offline }, groupBy: ['olt'], having: { op: 'gt', value: 0.1 } },
+        `select olt, avg(case when ${OFFLINE_SQL} then 1.0 else 0.0 end) v from devices group by 1
         having avg(case when ${OFFLINE_SQL} then 1.0 else 0.0 end) > 0.1`,
-      'device_counts',
-    ],
-    [
-      'offline share of one model, ungrouped',
-      { where: { field: 'productClass', op: 'eq', value: 'F660' }, measure: { share: offline } },
-      `select avg(case when ${OFFLINE_SQL} then 1.0 else 0.0 end) v from devices where product_class = 'F660'`,
-      'device_counts',
-    ],
-    [
-      'count by OLT and region (no single grain: read from devices)',
-      { measure: 'count', groupBy: ['olt', 'region'] },
-      'select olt, region, count(*) v from devices group by 1, 2',
-      'devices',
-    ],
-  ];
+        'device_counts',
+      ],
+      [
+        'offline share of one model, ungrouped',
+        { where: { field: 'productClass', op: 'eq', value: 'F660' }, measure: { share: offline } },
+        `select avg(case when ${OFFLINE_SQL} then 1.0 else 0.0 end) v from devices where product_class = 'F660'`,
+        'device_counts',
+      ],
+      [
+        'average of a numeric parameter by model and firmware in a region',
+        {
+          where: { field: 'region', op: 'eq', value: 'south' },
+          measure: { avg: UPTIME },
+          groupBy: ['productClass', 'softwareVersion'],
+        },
+        `select d.product_class, d.software_version, avg(p.value_num) v from devices d
+        join device_parameters p on p.device_id = d.id and p.path = '${UPTIME}'
+        where d.region = 'south' and p.value_num is not null group by 1, 2`,
+        'parameter_sums',
+      ],
+      [
+        'average of a numeric parameter per OLT (not a rollup column: read from the join)',
+        { measure: { avg: UPTIME }, groupBy: ['olt'] },
+        `select d.olt, avg(p.value_num) v from devices d join device_parameters p on p.device_id = d.id
+        and p.path = '${UPTIME}' where p.value_num is not null group by 1`,
+        'devices',
+      ],
+      [
+        'count by OLT and region (no single grain: read from devices)',
+        { measure: 'count', groupBy: ['olt', 'region'] },
+        'select olt, region, count(*) v from devices group by 1, 2',
+        'devices',
+      ],
+    ];
   for (const [name, q, want, src] of cases) {
     it(name, async () => {
       const got = canon(await run(q));
       expect(got).toEqual(await hand(sql.raw(want)));
       expect(got.length).toBeGreaterThan(0);
       const t = compiled(q);
-      if (src === 'device_counts') expect(t).toContain('"device_counts"');
-      else expect(t).not.toContain('"device_counts"');
+      for (const table of ['device_counts', 'parameter_sums'])
+        if (src === table) expect(t).toContain(`"${table}"`);
+        else expect(t).not.toContain(`"${table}"`);
       if (src === 'interval') expect(t).toContain('with recursive iv');
     });
   }
@@ -258,6 +408,29 @@ describe('questions answered from the rollup and the silent-device index', () =>
     );
     const byKey = new Map(want.rows.map((r) => [r.k, Number(r.v)]));
     for (const r of got.rows) expect(r.value).toBe(byKey.get(r.key.productClass as string));
+  });
+});
+
+describe('averages from parameter_sums', () => {
+  it('are bit-identical to avg() over the joined rows, with or without groups', async () => {
+    for (const q of [
+      { measure: { avg: UPTIME }, groupBy: ['productClass'] },
+      { measure: { avg: CPU } },
+      { where: { field: 'productClass', op: 'eq', value: 'NONE' }, measure: { avg: UPTIME } },
+    ]) {
+      const got = await run(q);
+      const grouped = 'groupBy' in q;
+      const want = await h.db.execute<{ k: string | null; v: number | null }>(
+        sql.raw(`select ${grouped ? 'd.product_class' : 'null'} k, avg(p.value_num)::float8 v from devices d
+          join device_parameters p on p.device_id = d.id and p.path = '${Object.values(q.measure)[0]}'
+          where p.value_num is not null ${'where' in q ? "and d.product_class = 'NONE'" : ''}
+          ${grouped ? 'group by 1' : ''}`),
+      );
+      expect(got.rows.map((r) => [r.key.productClass ?? null, r.value]).sort()).toEqual(
+        want.rows.map((r) => [r.k, r.v === null ? null : Number(r.v)]).sort(),
+      );
+      expect(compiled(q)).toContain('"parameter_sums"');
+    }
   });
 });
 

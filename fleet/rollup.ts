@@ -88,20 +88,30 @@ export function rollupFrom(grain: Grain, where: Selector, now: Date): SQL {
 
 const ALL_COLUMNS = [...GRAIN_COLUMNS.device, ...GRAIN_COLUMNS.pon].map((c) => `"${c}"`).join(', ');
 
+const GRAIN_DEVICE_COLUMNS = [...GRAIN_COLUMNS.device].map((c) => `"${c}"`).join(', ');
+
 /**
- * Folds device_counts into one row per live combination (the triggers only append). Safe next to
- * writers (their uncommitted rows are not touched) and readers (one transaction: they see the rows
- * before or after). Returns the rows left.
+ * Folds the rollups (device_counts, parameter_sums) into one row per live combination (their triggers
+ * only append). Safe next to writers (their uncommitted rows are not touched) and readers (one
+ * statement each: they see the rows before or after). Returns the rows left in each.
  */
-export async function compactDeviceCounts(db: DbOrTx): Promise<number> {
-  const r = await db.execute<{ n: string }>(
+export async function compactRollups(db: DbOrTx): Promise<{ deviceCounts: number; parameterSums: number }> {
+  const counts = await db.execute<{ n: string }>(
     sql.raw(`with gone as (delete from "device_counts" returning *),
       kept as (insert into "device_counts" ("grain", ${ALL_COLUMNS}, "n")
         select "grain", ${ALL_COLUMNS}, sum("n") from gone group by "grain", ${ALL_COLUMNS} having sum("n") <> 0
         returning 1)
       select count(*)::text as n from kept`),
   );
-  return Number(r.rows[0]?.n ?? 0);
+  const sums = await db.execute<{ n: string }>(
+    sql.raw(`with gone as (delete from "parameter_sums" returning *),
+      kept as (insert into "parameter_sums" ("path", ${GRAIN_DEVICE_COLUMNS}, "n", "s")
+        select "path", ${GRAIN_DEVICE_COLUMNS}, sum("n"), sum("s") from gone
+        group by "path", ${GRAIN_DEVICE_COLUMNS} having sum("n") <> 0 or sum("s") <> 0
+        returning 1)
+      select count(*)::text as n from kept`),
+  );
+  return { deviceCounts: Number(counts.rows[0]?.n ?? 0), parameterSums: Number(sums.rows[0]?.n ?? 0) };
 }
 
 export type NotSeen = { lastContact: { notSeenForIntervals: number } };

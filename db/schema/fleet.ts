@@ -108,7 +108,7 @@ export const devices = pgTable(
  * change per combination in the same transaction, and a statement that changes no counted column (an
  * inform batch moving last_contact_at) appends nothing. Rows are deltas, never updated in place, so
  * concurrent writers never wait on each other here; a combination's count is the sum of its rows, and
- * compactDeviceCounts (fleet/rollup.ts) folds them. Fleet questions that count devices by these columns
+ * compactRollups (fleet/rollup.ts) folds them. Fleet questions that count devices by these columns
  * read a few thousand rows instead of a million (fleet/rollup.ts). Two grains: `device` (model,
  * firmware, hardware, protocol, region, tier) and `pon` (OLT, PON port, BNG); a grain's other columns
  * are NULL.
@@ -132,6 +132,32 @@ export const deviceCounts = pgTable(
     n: bigint('n', { mode: 'number' }).notNull(),
   },
   (t) => [check('device_counts_grain_ck', sql`${t.grain} in ('device', 'pon')`)],
+);
+
+/**
+ * Count and exact sum of numeric last-known parameter values per (path, combination of the `device`
+ * grain's columns of device_counts), kept by statement-level triggers on `device_parameters` and
+ * `devices` (migration 0013) the same way: appended deltas, folded by compactRollups. An average
+ * of a numeric parameter grouped and filtered by those columns sums a few thousand rows instead of
+ * joining every device to its parameter row (fleet/rollup.ts).
+ */
+export const parameterSums = pgTable(
+  'parameter_sums',
+  {
+    path: textC('path').notNull(),
+    manufacturer: text('manufacturer'),
+    productClass: text('product_class'),
+    modelName: text('model_name'),
+    hardwareVersion: text('hardware_version'),
+    softwareVersion: text('software_version'),
+    softwareVersionKey: textC('software_version_key'),
+    protocol: text('protocol'),
+    region: text('region'),
+    serviceTier: text('service_tier'),
+    n: bigint('n', { mode: 'number' }).notNull(),
+    s: numeric('s').notNull(),
+  },
+  (t) => [index('parameter_sums_path_idx').on(t.path)],
 );
 
 /** Characters of a parameter value covered by the value index. */

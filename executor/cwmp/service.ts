@@ -1,7 +1,7 @@
 import type { SchemaRegistry } from '../../datamodel/registry.js';
 import { connect } from '../../db/client.js';
 import { maintainEventPartitions, startPartitionMaintenance } from '../../fleet/partitions.js';
-import { compactDeviceCounts } from '../../fleet/rollup.js';
+import { compactRollups } from '../../fleet/rollup.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Executor } from '../executor.js';
 import { rates, startHealthWriter } from '../health.js';
@@ -70,7 +70,7 @@ export async function startCwmpService(opts: {
     onDone: (r) => {
       if (r.created.length + r.dropped.length > 0) opts.log.info(r, 'device_events partitions maintained');
       // The same hourly tick folds the append-only device_counts deltas (fleet/rollup.ts).
-      compactDeviceCounts(db.db).catch((err) => opts.log.warn({ err }, 'device_counts compaction failed'));
+      compactRollups(db.db).catch((err) => opts.log.warn({ err }, 'rollup compaction failed'));
     },
   });
   opts.log.info({ url: acs.url }, 'ACS listening');
