@@ -885,7 +885,23 @@ export function createRolloutActivities(deps: RolloutDeps) {
       const windowMs = input.spec.outcomeTimeoutMinutes * minuteMs;
       // Concurrent control: cohort devices not dispatched, observed over the same window.
       const control = [...plan.stratumOf.keys()].filter((id) => !dispatched.has(id));
-      const observed = await fleet().observe([...dispatched.keys(), ...control], earliest - minuteMs, now);
+      // A stratum with every device dispatched (its last wave) would leave the gate blind for its largest
+      // wave: its control is then that wave's devices over the outcome window that ended as the wave
+      // went out, when they were not yet dispatched (present outages are the health check's to catch).
+      const withControl = new Set(control.map((id) => plan.stratumOf.get(id)));
+      const lastWave = new Map<string, { wave: number; start: number; ids: string[] }>();
+      for (const [id, d] of dispatched) {
+        const s = plan.stratumOf.get(id) ?? '';
+        if (withControl.has(s) || halted.has(s)) continue;
+        const w = lastWave.get(s);
+        if (!w || d.wave > w.wave) lastWave.set(s, { wave: d.wave, start: d.from, ids: [id] });
+        else if (d.wave === w.wave) {
+          w.ids.push(id);
+          w.start = Math.min(w.start, d.from);
+        }
+      }
+      const from = Math.min(earliest - minuteMs, ...[...lastWave.values()].map((w) => w.start - windowMs));
+      const observed = await fleet().observe([...dispatched.keys(), ...control], from, now);
       let pending = 0;
       for (const [id, d] of dispatched) {
         const s = plan.stratumOf.get(id) ?? '';
@@ -921,6 +937,14 @@ export function createRolloutActivities(deps: RolloutDeps) {
           c.observed++;
           const evs = observed.events.get(id) ?? [];
           if (!evs.some((e) => e.at >= windowStart)) c.silent++;
+        }
+      }
+      for (const [s, w] of lastWave) {
+        const c = { observed: w.ids.length, silent: 0 };
+        controlCounts[s] = c;
+        for (const id of w.ids) {
+          const evs = observed.events.get(id) ?? [];
+          if (!evs.some((e) => e.at >= w.start - windowMs && e.at < w.start)) c.silent++;
         }
       }
       const latest = observed.health.samples.reduce((a, b) => (b.at > a.at ? b : a), {
