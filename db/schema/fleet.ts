@@ -102,6 +102,19 @@ export const devices = pgTable(
   ],
 );
 
+/** The `device` grain's columns (the devices columns of the same names), fresh builders per table. */
+const deviceGrainColumns = () => ({
+  manufacturer: text('manufacturer'),
+  productClass: text('product_class'),
+  modelName: text('model_name'),
+  hardwareVersion: text('hardware_version'),
+  softwareVersion: text('software_version'),
+  softwareVersionKey: textC('software_version_key'),
+  protocol: text('protocol'),
+  region: text('region'),
+  serviceTier: text('service_tier'),
+});
+
 /**
  * Device counts per combination of low-cardinality device columns, kept exact by statement-level
  * triggers on `devices` (migration 0012): every insert, update, delete and truncate appends its net
@@ -117,15 +130,7 @@ export const deviceCounts = pgTable(
   'device_counts',
   {
     grain: text('grain').notNull(),
-    manufacturer: text('manufacturer'),
-    productClass: text('product_class'),
-    modelName: text('model_name'),
-    hardwareVersion: text('hardware_version'),
-    softwareVersion: text('software_version'),
-    softwareVersionKey: textC('software_version_key'),
-    protocol: text('protocol'),
-    region: text('region'),
-    serviceTier: text('service_tier'),
+    ...deviceGrainColumns(),
     olt: text('olt'),
     ponPort: text('pon_port'),
     bng: text('bng'),
@@ -145,15 +150,7 @@ export const parameterSums = pgTable(
   'parameter_sums',
   {
     path: textC('path').notNull(),
-    manufacturer: text('manufacturer'),
-    productClass: text('product_class'),
-    modelName: text('model_name'),
-    hardwareVersion: text('hardware_version'),
-    softwareVersion: text('software_version'),
-    softwareVersionKey: textC('software_version_key'),
-    protocol: text('protocol'),
-    region: text('region'),
-    serviceTier: text('service_tier'),
+    ...deviceGrainColumns(),
     n: bigint('n', { mode: 'number' }).notNull(),
     s: numeric('s').notNull(),
   },
