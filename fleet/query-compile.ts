@@ -71,9 +71,10 @@ function groupingColumns(keys: readonly GroupKey[]): string[] {
 
 /**
  * The cheapest exact source for a query (see fleet/rollup.ts): the device_counts rollup for device counts
- * over its columns, parameter_sums for averages of a numeric parameter over the same columns; the silent devices' index ranges for counts filtered by "not seen for N intervals"
- * and for offline shares (the share's denominator from the rollup); otherwise the devices table, joined
- * to per-device event counts or parameter values for those measures.
+ * over its columns, and parameter_sums for averages of a numeric parameter over the `device` grain's;
+ * the silent devices' index ranges for counts filtered by "not seen for N intervals" and for offline
+ * shares (the share's denominator from the rollup); otherwise the devices table, joined to per-device
+ * event counts or parameter values for those measures.
  */
 function source(q: Query, opts: QueryRunOptions): Source {
   const now = opts.now ?? new Date();

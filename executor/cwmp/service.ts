@@ -69,7 +69,7 @@ export async function startCwmpService(opts: {
     onError: (err) => opts.log.warn({ err }, 'device_events partition maintenance failed'),
     onDone: (r) => {
       if (r.created.length + r.dropped.length > 0) opts.log.info(r, 'device_events partitions maintained');
-      // The same hourly tick folds the append-only device_counts deltas (fleet/rollup.ts).
+      // The same hourly tick folds the rollups' append-only deltas (fleet/rollup.ts).
       compactRollups(db.db).catch((err) => opts.log.warn({ err }, 'rollup compaction failed'));
     },
   });
