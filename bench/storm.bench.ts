@@ -304,6 +304,7 @@ const bench: Benchmark = async (args) => {
       `ACS: maxSessions ${maxSessions}, Retry-After from its admission schedule (≥ 1 s), honoured as given by the simulator; ` +
         'PostgreSQL durable (fsync on), writes batched per 5 ms / 1000 sessions.',
       `simulator: ${sockets} sessions open at once over its processes, sources 127.0.<proc>.1-8; ` +
+        'a failed session (reset, timeout) retried per TR-069 §3.2.1.1 (5–10 s, doubling); ' +
         'sessions/s = completed ÷ (last completion − first request); p99 over the successful attempt of each session.',
     );
   } finally {

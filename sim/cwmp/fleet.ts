@@ -6,6 +6,7 @@ import { format, parse } from 'auth-header';
 import { hashSeed, type OutcomeTable, rng, SimDevice } from '../device.js';
 import { imageBytes, imageFileName, MODELS, type ModelSpec, modelByKey, sha256Hex } from '../models.js';
 import { CwmpAgent, type NatMode, type SessionResult } from './agent.js';
+import { sessionRetryWaitMs } from './session-retry.js';
 
 /**
  * Many simulated CPEs in one process: one shared connection-request listener (HTTP digest, one path
@@ -204,7 +205,9 @@ export class SimFleet {
 
   /**
    * Storm: every device (or those of a region) starts a session at once, as after a regional outage.
-   * Devices answered 503 come back after Retry-After (scaled by `retryScale`; 1 honours it as given).
+   * Devices answered 503 come back after Retry-After; a session that fails otherwise (reset, timeout)
+   * is retried as TR-069 §3.2.1.1 has a CPE do it (sessionRetryWaitMs). Both waits are scaled by
+   * `retryScale` (1 keeps them as given).
    * `concurrency` bounds the sessions (TCP connections) open at once from this process, so it stays
    * under its descriptor limit; the others wait for a free connection, as behind a saturated link.
    * `deadlineMs` bounds the whole storm: devices still retrying then give up (counted as not done).
@@ -227,6 +230,8 @@ export class SimFleet {
     };
     for (const d of list) d.agent.queueEvent('1 BOOT');
     const deadline = now() + (opts.deadlineMs ?? 600_000);
+    // Consecutive failed sessions per device (the retry count of TR-069 §3.2.1.1).
+    const failures = new Map<FleetDevice, number>();
     // A counting semaphore over open sessions.
     let open = 0;
     const waiting: Array<() => void> = [];
@@ -270,10 +275,15 @@ export class SimFleet {
           stats.errors += 1;
           if (stats.sampleErrors.length < 5) stats.sampleErrors.push(r.error ?? r.outcome);
         }
+        failures.set(d, (failures.get(d) ?? 0) + 1);
         const wait =
-          r.outcome === 'rejected_503' ? (r.retryAfterS ?? 1) * 1000 * (opts.retryScale ?? 1) : 200;
+          (r.outcome === 'rejected_503'
+            ? (r.retryAfterS ?? 1) * 1000
+            : sessionRetryWaitMs(failures.get(d) ?? 1, Math.random())) * (opts.retryScale ?? 1);
         if (now() + wait > deadline) return;
-        await new Promise((res) => setTimeout(res, wait * (0.9 + 0.2 * Math.random())));
+        await new Promise((res) =>
+          setTimeout(res, r.outcome === 'rejected_503' ? wait * (0.9 + 0.2 * Math.random()) : wait),
+        );
       }
     };
     await Promise.all(list.map(one));
