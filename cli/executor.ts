@@ -6,8 +6,7 @@ import { provisionCredentials } from '../executor/cwmp/driver.js';
 import { CredentialCipher } from '../executor/secrets.js';
 import { AcsConfig } from '../executor/cwmp/acs.js';
 import { startCwmpService } from '../executor/cwmp/service.js';
-import { createSchemaGate } from '../executor/schema-gate.js';
-import { openSharedRegistry, reloadFailed } from '../executor/schema-store.js';
+import type { SchemaGate } from '../executor/schema-gate.js';
 import { isValidEndpointId } from '../executor/usp/endpoint-id.js';
 import { startUspRuntime } from '../executor/usp/runtime.js';
 import { ConfigError, loadConfig } from '../platform/config.js';
@@ -156,7 +155,7 @@ export function executorCommand(program: Command): void {
       }
       const svc = await startCwmpService({ databaseUrl, log, acs });
       const controller = usp
-        ? await startUsp(databaseUrl, usp, log).catch(async (err) => {
+        ? await startUsp(databaseUrl, usp, svc.gate, log).catch(async (err) => {
             await svc.close();
             throw err;
           })
@@ -168,18 +167,17 @@ export function executorCommand(program: Command): void {
     });
 }
 
-/** The USP controller with its own pool; writes are checked against the shared (PostgreSQL) data models. */
-async function startUsp(databaseUrl: string, usp: UspCliConfig, log: Logger) {
+/** The USP controller with its own pool; writes are checked by the ACS's gate (the shared data models). */
+async function startUsp(databaseUrl: string, usp: UspCliConfig, gate: SchemaGate, log: Logger) {
   const db = connect(databaseUrl, { max: 8, applicationName: 'fleetbrain-usp' });
   try {
-    const registry = await openSharedRegistry(db.db, { onReloadError: reloadFailed(log) });
     const runtime = await startUspRuntime({
       pool: db.pool,
       db: db.db,
       endpointId: usp.endpointId,
       ...(usp.mqttUrl ? { mqttUrl: usp.mqttUrl } : {}),
       ...(usp.ws ? { ws: usp.ws } : {}),
-      gate: createSchemaGate(registry),
+      gate,
       log: log.child({ component: 'usp' }),
     });
     log.info({ endpointId: usp.endpointId, mqtt: usp.mqttUrl, ws: runtime.wsUrl }, 'USP controller running');

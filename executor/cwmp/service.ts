@@ -6,7 +6,7 @@ import type { Logger } from '../../platform/logger.js';
 import type { Executor } from '../executor.js';
 import { rates, startHealthWriter } from '../health.js';
 import { WriteBatcher } from '../persist.js';
-import { createSchemaGate } from '../schema-gate.js';
+import { createSchemaGate, type SchemaGate } from '../schema-gate.js';
 import { openSharedRegistry, reloadFailed } from '../schema-store.js';
 import { CredentialCipher } from '../secrets.js';
 import { devicesNeedingSession, expireDue } from '../task-queue.js';
@@ -28,7 +28,7 @@ export async function startCwmpService(opts: {
   cipher?: CredentialCipher;
   registry?: SchemaRegistry;
   sweepMs?: number;
-}): Promise<{ acs: AcsServer; executor: Executor; close(): Promise<void> }> {
+}): Promise<{ acs: AcsServer; executor: Executor; gate: SchemaGate; close(): Promise<void> }> {
   const db = connect(opts.databaseUrl, { max: 16, applicationName: 'fleetbrain-executor' });
   const cipher = opts.cipher ?? CredentialCipher.fromEnv();
   // The shared (PostgreSQL) registry: trees discovered here are known to the worker and API too.
@@ -77,6 +77,8 @@ export async function startCwmpService(opts: {
   return {
     acs,
     executor,
+    /** The shared schema gate, for a USP controller in the same process (one registry, not two). */
+    gate,
     async close() {
       clearInterval(sweep);
       stopPartitions();

@@ -230,8 +230,6 @@ export class SimFleet {
     };
     for (const d of list) d.agent.queueEvent('1 BOOT');
     const deadline = now() + (opts.deadlineMs ?? 600_000);
-    // Consecutive failed sessions per device (the retry count of TR-069 §3.2.1.1).
-    const failures = new Map<FleetDevice, number>();
     // A counting semaphore over open sessions.
     let open = 0;
     const waiting: Array<() => void> = [];
@@ -249,6 +247,8 @@ export class SimFleet {
       else open -= 1;
     };
     const one = async (d: FleetDevice): Promise<void> => {
+      // Consecutive failed sessions (the retry count of TR-069 §3.2.1.1).
+      let failures = 0;
       for (;;) {
         await acquire();
         // Past the deadline while waiting for a connection: give up without another attempt.
@@ -275,11 +275,11 @@ export class SimFleet {
           stats.errors += 1;
           if (stats.sampleErrors.length < 5) stats.sampleErrors.push(r.error ?? r.outcome);
         }
-        failures.set(d, (failures.get(d) ?? 0) + 1);
+        failures += 1;
         const wait =
           (r.outcome === 'rejected_503'
             ? (r.retryAfterS ?? 1) * 1000
-            : sessionRetryWaitMs(failures.get(d) ?? 1, Math.random())) * (opts.retryScale ?? 1);
+            : sessionRetryWaitMs(failures, Math.random())) * (opts.retryScale ?? 1);
         if (now() + wait > deadline) return;
         await new Promise((res) =>
           setTimeout(res, r.outcome === 'rejected_503' ? wait * (0.9 + 0.2 * Math.random()) : wait),
