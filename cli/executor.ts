@@ -28,6 +28,7 @@ export interface ExecutorOptions {
   auth: string;
   unknownDevices: string;
   maxSessions: string;
+  admissionWaitMs: string;
   tlsKey?: string;
   tlsCert?: string;
   provision?: string;
@@ -109,6 +110,7 @@ export function acsConfigFromOptions(o: ExecutorOptions): AcsConfig {
     auth: o.auth,
     unknownDevices: o.unknownDevices,
     maxSessions: Number(o.maxSessions),
+    admissionWaitMs: Number(o.admissionWaitMs),
     tls,
   });
   if (!r.success) {
@@ -129,7 +131,12 @@ export function executorCommand(program: Command): void {
     .option('--port <port>', 'port to listen on', '7547')
     .option('--auth <mode>', 'CPE authentication: digest | basic (TLS only) | none', 'digest')
     .option('--unknown-devices <mode>', 'register | reject CPEs not in the inventory', 'register')
-    .option('--max-sessions <n>', 'concurrent sessions before new ones get 503', '2000')
+    .option('--max-sessions <n>', 'concurrent sessions; new ones beyond wait for room, then get 503', '2000')
+    .option(
+      '--admission-wait-ms <ms>',
+      'how long a new session beyond --max-sessions waits for room before 503 + Retry-After (0: at once)',
+      '5000',
+    )
     .option('--tls-key <file>', 'serve HTTPS: private key (PEM); needs --tls-cert')
     .option('--tls-cert <file>', 'serve HTTPS: certificate chain (PEM); needs --tls-key')
     .option('--usp-mqtt-url <url>', 'run the USP controller on this MQTT broker (mqtt:// or mqtts://)')

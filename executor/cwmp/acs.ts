@@ -59,9 +59,19 @@ export const AcsConfig = z.object({
   maxConnections: z.number().int().positive().default(12_000),
   /**
    * New-session requests taken in at once (authentication, parsing, writing the Inform); beyond it
-   * new sessions get 503 too, so a request's wait stays short instead of CPEs timing out.
+   * new sessions wait for room as beyond maxSessions, so a request taken in is answered quickly
+   * instead of queueing behind hundreds of others until its CPE times out.
    */
   maxPendingNew: z.number().int().positive().default(500),
+  /**
+   * A new session that finds no room waits this long for one (its request unread, costing no CPU)
+   * before it is shed. A storm's CPEs are thus taken in at the pace sessions finish instead of being
+   * shed and coming back, and those that are shed get a Retry-After booked at a measured rate rather
+   * than a guessed one. Keep it well under CPEs' response timeouts; 0 sheds at once.
+   */
+  admissionWaitMs: z.number().int().nonnegative().default(5_000),
+  /** New sessions waiting for room at once; beyond it they are shed at once. */
+  maxWaitingNew: z.number().int().nonnegative().default(10_000),
   sessionTimeoutMs: z.number().int().positive().default(30_000),
   maxBodyBytes: z
     .number()
@@ -99,6 +109,10 @@ export interface AcsStats {
   unauthorized: number;
   faults: number;
   active: number;
+  /** New sessions waiting for room (admissionWaitMs). */
+  waiting: number;
+  /** Connections closed as soon as accepted, beyond maxConnections. */
+  dropped: number;
 }
 
 const SESSION_COOKIE = 'FBSESSION';
@@ -142,6 +156,8 @@ export class AcsServer {
     unauthorized: 0,
     faults: 0,
     active: 0,
+    waiting: 0,
+    dropped: 0,
   };
   private readonly sessions = new Map<string, CwmpSession>();
   private readonly byDevice = new Map<string, CwmpSession>();
@@ -153,6 +169,9 @@ export class AcsServer {
   private server: http.Server | https.Server | null = null;
   /** Requests for new sessions being taken in (authentication, parsing, the Inform's write). */
   private pendingNew = 0;
+  /** New sessions waiting for room, oldest first (all wait equally long, so the oldest expire first). */
+  private waiting: Array<{ req: http.IncomingMessage; res: http.ServerResponse; until: number }> = [];
+  private waitingHead = 0;
   private sweeper: NodeJS.Timeout | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private completedAtLastTick = 0;
@@ -193,16 +212,16 @@ export class AcsServer {
       Array.from({ length: Math.min(pool.options.max ?? 10, 8) }, () => pool.query('SELECT 1')),
     );
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
-      this.handle(req, res).catch((err) => {
-        this.deps.log.error({ err }, 'ACS handler failed');
-        if (!res.headersSent) res.writeHead(500).end();
-      });
+      this.handle(req, res).catch((err) => this.failed(res, err));
     };
     const opts = { keepAlive: true, requestTimeout: 60_000, headersTimeout: 30_000 };
     this.server = this.config.tls
       ? (await import('node:https')).createServer({ ...opts, ...this.config.tls }, handler)
       : http.createServer(opts, handler);
     this.server.maxConnections = this.config.maxConnections;
+    this.server.on('drop', () => {
+      this.stats.dropped += 1;
+    });
     this.server.keepAliveTimeout = this.config.sessionTimeoutMs;
     this.server.maxHeadersCount = 64;
     await new Promise<void>((resolve, reject) => {
@@ -211,10 +230,13 @@ export class AcsServer {
     });
     this.sweeper = setInterval(() => this.sweep(), Math.min(5_000, this.config.sessionTimeoutMs));
     this.sweeper.unref();
+    let ticks = 0;
     this.ticker = setInterval(() => {
+      this.shedExpired();
+      if (++ticks % 4 !== 0) return;
       this.schedule.tick(this.stats.sessionsCompleted - this.completedAtLastTick);
       this.completedAtLastTick = this.stats.sessionsCompleted;
-    }, 1_000);
+    }, 250);
     this.ticker.unref();
   }
 
@@ -236,10 +258,67 @@ export class AcsServer {
     req.resume();
   }
 
+  private get hasRoom(): boolean {
+    return this.sessions.size < this.config.maxSessions && this.pendingNew < this.config.maxPendingNew;
+  }
+
+  /** Park a new session until there is room, or shed it at once when too many wait already. */
+  private wait(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (this.config.admissionWaitMs === 0 || this.waitingCount >= this.config.maxWaitingNew) {
+      this.shed(req, res);
+      return;
+    }
+    this.waiting.push({ req, res, until: Date.now() + this.config.admissionWaitMs });
+    this.stats.waiting = this.waitingCount;
+  }
+
+  private get waitingCount(): number {
+    return this.waiting.length - this.waitingHead;
+  }
+
+  private nextWaiting(): { req: http.IncomingMessage; res: http.ServerResponse; until: number } | undefined {
+    const w = this.waiting[this.waitingHead];
+    if (!w) return undefined;
+    this.waiting[this.waitingHead] = undefined as never;
+    this.waitingHead += 1;
+    // Compact now and then rather than shift() each time (O(n) per shift on a long queue).
+    if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
+      this.waiting = this.waiting.slice(this.waitingHead);
+      this.waitingHead = 0;
+    }
+    this.stats.waiting = this.waitingCount;
+    return w;
+  }
+
+  /** Room freed: take in waiting sessions, oldest first (those whose CPE gave up are dropped). */
+  private admitWaiting(): void {
+    while (this.waitingCount > 0 && this.hasRoom) {
+      const w = this.nextWaiting()!;
+      if (w.req.socket.destroyed) continue;
+      this.takeIn(w.req, w.res).catch((err) => this.failed(w.res, err));
+    }
+  }
+
+  /** Waiting sessions past their wait: 503 with a Retry-After booked at the rate measured meanwhile. */
+  private shedExpired(): void {
+    const now = Date.now();
+    for (let w = this.waiting[this.waitingHead]; w && w.until <= now; w = this.waiting[this.waitingHead]) {
+      this.nextWaiting();
+      if (!w.req.socket.destroyed) this.shed(w.req, w.res);
+    }
+  }
+
+  private failed(res: http.ServerResponse, err: unknown): void {
+    this.deps.log.error({ err }, 'ACS handler failed');
+    if (!res.headersSent) res.writeHead(500).end();
+  }
+
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     if (this.ticker) clearInterval(this.ticker);
     for (const s of this.sessions.values()) s.finish();
+    this.waiting = [];
+    this.waitingHead = 0;
     await new Promise<void>((resolve) => {
       if (!this.server) return resolve();
       this.server.close(() => resolve());
@@ -265,6 +344,7 @@ export class AcsServer {
     if (this.byDevice.get(s.facts.deviceId) === s) this.byDevice.delete(s.facts.deviceId);
     this.stats.active = this.sessions.size;
     s.finish();
+    this.admitWaiting();
     if (why !== 'completed') {
       abandonSession(this.deps.pool, s.id, why, this.config.retryBaseMs).catch((err) =>
         this.deps.log.warn({ err }, 'abandonSession failed'),
@@ -317,20 +397,25 @@ export class AcsServer {
     const bySocket = byCookie ? undefined : this.bySocket.get(req.socket);
     const session = (byCookie ?? bySocket)?.ended ? undefined : (byCookie ?? bySocket);
 
-    // Admission control: shed new sessions cheaply, before reading or authenticating anything, when
-    // the sessions are at their limit or too many new ones are already being taken in (queueing
-    // beyond that only makes CPEs time out and come back at once).
+    // Admission control, before reading or authenticating anything: a new session waits (briefly,
+    // behind those already waiting) when the sessions are at their limit or too many new ones are
+    // being taken in, and is shed if no room comes (queueing longer only makes CPEs time out).
     if (!session) {
-      if (this.sessions.size >= this.config.maxSessions || this.pendingNew >= this.config.maxPendingNew)
-        return this.shed(req, res);
-      this.pendingNew += 1;
-      try {
-        return await this.admitted(req, res, session, bySocket);
-      } finally {
-        this.pendingNew -= 1;
-      }
+      if (!this.hasRoom || this.waitingCount > 0) return this.wait(req, res);
+      return this.takeIn(req, res);
     }
     return this.admitted(req, res, session, bySocket);
+  }
+
+  /** A new session given room: counted as being taken in until its Inform is answered. */
+  private async takeIn(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    this.pendingNew += 1;
+    try {
+      await this.admitted(req, res, undefined, undefined);
+    } finally {
+      this.pendingNew -= 1;
+      this.admitWaiting();
+    }
   }
 
   private async admitted(

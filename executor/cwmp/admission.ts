@@ -1,9 +1,10 @@
 /**
  * When to tell a shed CPE to come back (Retry-After): each shed CPE gets the next free slot at the
- * rate the ACS can complete sessions (booked 1.5× faster, so the ACS never idles while CPEs wait;
- * those that come back too early are shed again), never sooner than `minSeconds` nor later than
- * `maxSeconds`. A storm of N CPEs thus comes back spread over its drain time instead of hammering
- * the ACS with retries, each CPE being shed about once or twice.
+ * rate the ACS can complete sessions, never sooner than `minSeconds` nor later than `maxSeconds`. A
+ * storm of N CPEs thus comes back spread over its drain time instead of hammering the ACS with
+ * retries, each CPE being shed about once. Booking faster than that would only shed CPEs again (a
+ * shed costs both sides a connection); those that come back a little early wait for room at the ACS
+ * (admissionWaitMs) instead, so it does not idle while CPEs wait.
  *
  * The rate is the best completion rate of the last half minute or so (a decaying peak), not the
  * current one: the current rate falls whenever arrivals fall, and booking by it spirals (a stall of a
@@ -30,7 +31,7 @@ export class AdmissionSchedule {
 
   /** Retry-After (seconds) for a CPE shed at `now` (ms), booking its slot. */
   retryAfter(now = Date.now()): number {
-    const rate = Math.max(1.5 * this.rate, 1);
+    const rate = Math.max(this.rate, 1);
     const earliest = now + this.o.minSeconds * 1000;
     this.nextSlotAt = Math.min(
       Math.max(earliest, this.nextSlotAt + 1000 / rate),

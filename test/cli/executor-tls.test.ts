@@ -36,6 +36,7 @@ const base = {
   auth: 'digest',
   unknownDevices: 'register',
   maxSessions: '2000',
+  admissionWaitMs: '5000',
 } as ExecutorOptions;
 
 /** `fleetbrain executor …` as a real process; resolves with its exit code and stderr when it ends. */
@@ -123,6 +124,7 @@ describe('fleetbrain executor --tls-key/--tls-cert', () => {
     );
     expect(acsConfigFromOptions({ ...base, auth: 'basic', tlsKey: KEY, tlsCert: CERT }).auth).toBe('basic');
     expect(() => acsConfigFromOptions({ ...base, maxSessions: 'many' })).toThrow(ConfigError);
+    expect(() => acsConfigFromOptions({ ...base, admissionWaitMs: '-1' })).toThrow(/admissionWaitMs/);
   });
 
   describe('as a process', () => {

@@ -13,6 +13,7 @@ const base: ExecutorOptions = {
   auth: 'digest',
   unknownDevices: 'register',
   maxSessions: '2000',
+  admissionWaitMs: '5000',
   uspEndpointId: 'proto::fleetbrain',
   uspWsHost: '127.0.0.1',
 };

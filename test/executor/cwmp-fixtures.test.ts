@@ -61,7 +61,9 @@ describe('ACS against hand-written SOAP fixtures', () => {
   const key = { oui: DEVICE.oui, productClass: DEVICE.productClass, softwareVersion: '1.0.0' };
 
   beforeAll(async () => {
-    h = await startCwmpHarness({ acs: { maxBodyBytes: 16 * 1024, maxSessions: 3, retryAfterSeconds: 7 } });
+    h = await startCwmpHarness({
+      acs: { maxBodyBytes: 16 * 1024, maxSessions: 3, retryAfterSeconds: 7, admissionWaitMs: 2_000 },
+    });
     await provisionCredentials(h.db.pool, h.cipher, [
       { deviceId: DEVICE_ID, username: DEVICE_ID, password: PASSWORD },
     ]);
@@ -269,14 +271,44 @@ describe('ACS against hand-written SOAP fixtures', () => {
     }
     const before = await eventCount(h);
     const late = new RawCpe(h.acs.url, { username: adm(3), password: PASSWORD });
+    const t0 = Date.now();
     const r = await late.post(inform(NS(0), { serial: 'ADM3' }), true);
     expect(r.status).toBe(503);
+    // Shed only after it waited for room in vain (admissionWaitMs).
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1_900);
     expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(7);
     expect(await eventCount(h)).toBe(before);
     // The admitted sessions finish normally.
     for (const c of open) expect((await c.post('')).status).toBe(204);
     expect((await late.post(inform(NS(0), { serial: 'ADM3' }), true)).status).toBe(200);
     expect((await late.post('')).status).toBe(204);
+  });
+
+  it('lets a new session beyond the limit wait: taken in as soon as a session ends, not shed', async () => {
+    const id = (i: number) => `${DEVICE.oui}-${DEVICE.productClass}-WAIT${i}`;
+    await provisionCredentials(
+      h.db.pool,
+      h.cipher,
+      [0, 1, 2, 3].map((i) => ({ deviceId: id(i), username: id(i), password: PASSWORD })),
+    );
+    const open: RawCpe[] = [];
+    for (let i = 0; i < 3; i++) {
+      const c = new RawCpe(h.acs.url, { username: id(i), password: PASSWORD });
+      expect((await c.post(inform(NS(0), { serial: `WAIT${i}` }), true)).status).toBe(200);
+      open.push(c);
+    }
+    const shed = h.acs.stats.rejected503;
+    const late = new RawCpe(h.acs.url, { username: id(3), password: PASSWORD });
+    const pending = late.post(inform(NS(0), { serial: 'WAIT3' }), true);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.acs.stats.waiting).toBe(1);
+    expect((await open[0]!.post('')).status).toBe(204);
+    const r = await pending;
+    expect(r.status, r.body).toBe(200);
+    expect(h.acs.stats.waiting).toBe(0);
+    expect(h.acs.stats.rejected503).toBe(shed);
+    expect(await eventCount(h, id(3))).toBeGreaterThan(0);
+    for (const c of [...open.slice(1), late]) expect((await c.post('')).status).toBe(204);
   });
 });
 

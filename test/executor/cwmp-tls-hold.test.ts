@@ -206,7 +206,7 @@ describe('ACS over HTTPS with basic authentication', () => {
 describe('ACS admission of new sessions being taken in', () => {
   let h: CwmpHarness;
   beforeAll(async () => {
-    h = await startCwmpHarness({ acs: { maxPendingNew: 1, retryAfterSeconds: 3 } });
+    h = await startCwmpHarness({ acs: { maxPendingNew: 1, retryAfterSeconds: 3, admissionWaitMs: 500 } });
   });
   afterAll(async () => {
     await h?.stop();
