@@ -5,7 +5,7 @@ import { compactRollups } from '../../fleet/rollup.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Executor } from '../executor.js';
 import { rates, startHealthWriter } from '../health.js';
-import { WriteBatcher } from '../persist.js';
+import { SESSION_WRITES, WriteBatcher } from '../persist.js';
 import { createSchemaGate, type SchemaGate } from '../schema-gate.js';
 import { openSharedRegistry, reloadFailed } from '../schema-store.js';
 import { CredentialCipher } from '../secrets.js';
@@ -42,7 +42,7 @@ export async function startCwmpService(opts: {
   await maintainEventPartitions(db.db).catch((err) =>
     opts.log.warn({ err }, 'device_events partition maintenance failed at start'),
   );
-  const batcher = new WriteBatcher(db.db);
+  const batcher = new WriteBatcher(db.db, SESSION_WRITES);
   const acs = new AcsServer({ pool: db.pool, db: db.db, batcher, gate, cipher, log: opts.log }, opts.acs);
   await acs.listen();
   const requester = new ConnectionRequester({ pool: db.pool, cipher, log: opts.log });
