@@ -55,6 +55,8 @@ export async function startDevFleet(config: Config, databaseUrl: string, log: Lo
       db: db.db,
       endpointId: DEV_CONTROLLER_ID,
       mqttUrl: broker.url,
+      // One schema registry per process: USP writes are checked against the same data models.
+      gate: cwmp.gate,
       log: log.child({ component: 'usp' }),
     });
     stops.push(() => usp.stop());
