@@ -1,10 +1,11 @@
 import http from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { SchemaRegistry } from '../../datamodel/registry.js';
 import { connect } from '../../db/client.js';
 import { AcsServer } from '../../executor/cwmp/acs.js';
 import { NonceIssuer, parseDigestAuthorization, verifyDigest } from '../../executor/cwmp/digest.js';
 import { buildInformResponse, parseEnvelope } from '../../executor/cwmp/soap.js';
-import { WriteBatcher } from '../../executor/persist.js';
+import { SESSION_WRITES, WriteBatcher } from '../../executor/persist.js';
 import { createSchemaGate } from '../../executor/schema-gate.js';
 import { CredentialCipher } from '../../executor/secrets.js';
 import { createLogger } from '../../platform/logger.js';
@@ -17,9 +18,17 @@ import { SimFleet } from '../../sim/cwmp/fleet.js';
  */
 const [mode, dbUrl, secret, maxSessions] = process.argv.slice(2);
 let peakRss = process.memoryUsage.rss();
+/** V8's share of the peak: heap (used and reserved) and memory outside it (sockets' buffers). */
+let atPeak = process.memoryUsage();
 setInterval(() => {
-  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  const rss = process.memoryUsage.rss();
+  if (rss <= peakRss) return;
+  peakRss = rss;
+  atPeak = process.memoryUsage();
 }, 100).unref();
+// Event-loop stalls: a stalled loop accepts no connections, and the listen queue overflows.
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
 
 async function main(): Promise<void> {
   let url: string;
@@ -27,7 +36,8 @@ async function main(): Promise<void> {
   if (mode === 'acs') {
     const db = connect(dbUrl!, { max: 12, applicationName: 'storm-acs' });
     const log = createLogger({ name: 'storm-acs', level: 'error' });
-    const batcher = new WriteBatcher(db.db, { maxDelayMs: 5, maxJobs: 1000, maxConcurrentFlushes: 4 });
+    // Configured as `fleetbrain executor` runs it.
+    const batcher = new WriteBatcher(db.db, SESSION_WRITES);
     const acs = new AcsServer(
       {
         pool: db.pool,
@@ -41,7 +51,12 @@ async function main(): Promise<void> {
     );
     await acs.listen();
     url = acs.url;
-    stats = () => ({ ...acs.stats, flushes: batcher.stats.flushes, eventsWritten: batcher.stats.events });
+    stats = () => ({
+      ...acs.stats,
+      flushes: batcher.stats.flushes,
+      jobs: batcher.stats.jobs,
+      eventsWritten: batcher.stats.events,
+    });
   } else {
     const nonces = new NonceIssuer('fleetbrain');
     let served = 0;
@@ -76,7 +91,11 @@ async function main(): Promise<void> {
       process.send?.({
         rss: process.memoryUsage.rss(),
         peakRss,
+        peakHeapTotal: atPeak.heapTotal,
+        peakHeapUsed: atPeak.heapUsed,
         cpuMs: (cpu.user + cpu.system) / 1000,
+        loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+        loopDelayMaxMs: loopDelay.max / 1e6,
         ...stats(),
       });
     } else if (m.cmd === 'exit') process.exit(0);

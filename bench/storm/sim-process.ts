@@ -41,13 +41,16 @@ process.on('message', async (m: PrepareCmd | StormCmd | { cmd: 'exit' }) => {
     return;
   }
   if (!fleet) throw new Error('storm before prepare');
+  const cpu0 = process.cpuUsage();
   const s = await fleet.storm({
     retryScale: m.retryScale,
     deadlineMs: m.deadlineMs,
     concurrency: m.concurrency,
   });
+  const cpu = process.cpuUsage(cpu0);
   await fleet.stop();
   process.send?.({
+    cpuMs: (cpu.user + cpu.system) / 1000,
     ok: s.ok,
     sessions: s.sessions,
     rejected503: s.rejected503,

@@ -292,7 +292,8 @@ export class CwmpAgent {
       return done({ outcome: 'ok', informAcked: acked });
     } catch (err) {
       if (!acked) this.retryCount += 1;
-      return done({ outcome: 'error', informAcked: acked, error: (err as Error).message });
+      const when = `after ${Math.round(performance.now() - t0)} ms${acked ? ', Inform acknowledged' : ''}`;
+      return done({ outcome: 'error', informAcked: acked, error: `${(err as Error).message} (${when})` });
     } finally {
       agent.destroy();
       this.busy = false;
