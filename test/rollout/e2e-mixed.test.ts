@@ -28,14 +28,16 @@ beforeAll(async () => {
         databaseUrl: db.url,
         pool: db.pool,
         groups: [{ serialPrefix: 'MC', count: PER_PROTOCOL, models: ['hgw500'], periodicIntervalS: 30 }],
-        outcomes: { 'hgw500@3.0.0': { success: 0.75, brick: 0.25 } },
+        // The bad image bricks 40 %: at 25 % a low draw (13 of the first 80, about one run in twenty)
+        // stays within the gate's sequential bound until the last wave, which this test must not reach.
+        outcomes: { 'hgw500@3.0.0': { success: 0.6, brick: 0.4 } },
         images,
       });
       const usp = await startUspRolloutFleet({
         databaseUrl: db.url,
         pool: db.pool,
         groups: [{ serialPrefix: 'MU', count: PER_PROTOCOL, models: ['hgw500'], periodicIntervalS: 10 }],
-        outcomes: { 'hgw500@3.0.0': { success: 0.75, brick: 0.25 } },
+        outcomes: { 'hgw500@3.0.0': { success: 0.6, brick: 0.4 } },
         images,
       }).catch(async (err: unknown) => {
         await cwmp.close();
