@@ -95,9 +95,9 @@ interface ServerStats {
   flushes?: number;
   jobs?: number;
   dropped?: number;
-  loopDelayP99Ms: number;
-  peakHeapTotal: number;
   peakHeapUsed: number;
+  peakHeapTotal: number;
+  loopDelayP99Ms: number;
   loopDelayMaxMs: number;
 }
 

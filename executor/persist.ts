@@ -100,14 +100,6 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const keep = (col: string) => `${col} = coalesce(excluded.${col}, devices.${col})`;
 
 /**
- * How the ACS groups its sessions' writes. A transaction has a fixed cost
- * (round trips, a commit's WAL flush, the rollup triggers' statements) that a storm pays per flush: a
- * 20 ms window keeps flushes large at a few hundred sessions a second (5 ms gave about 5 jobs a
- * flush and tripled PostgreSQL's CPU per session), at 20 ms of latency on an Inform's answer.
- */
-export const SESSION_WRITES = { maxDelayMs: 20, maxJobs: 1000, maxConcurrentFlushes: 4 } as const;
-
-/**
  * Groups writes from many concurrent sessions into one transaction: a storm of informs becomes four
  * multi-row statements per flush (devices, events, last values, endpoints), each a single
  * `unnest` of column arrays, so the cost per row is a few array pushes rather than a query builder.

@@ -3,9 +3,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { SchemaRegistry } from '../../datamodel/registry.js';
 import { connect } from '../../db/client.js';
 import { AcsServer } from '../../executor/cwmp/acs.js';
+import { ACS_WRITES } from '../../executor/cwmp/service.js';
 import { NonceIssuer, parseDigestAuthorization, verifyDigest } from '../../executor/cwmp/digest.js';
 import { buildInformResponse, parseEnvelope } from '../../executor/cwmp/soap.js';
-import { SESSION_WRITES, WriteBatcher } from '../../executor/persist.js';
+import { WriteBatcher } from '../../executor/persist.js';
 import { createSchemaGate } from '../../executor/schema-gate.js';
 import { CredentialCipher } from '../../executor/secrets.js';
 import { createLogger } from '../../platform/logger.js';
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
     const db = connect(dbUrl!, { max: 12, applicationName: 'storm-acs' });
     const log = createLogger({ name: 'storm-acs', level: 'error' });
     // Configured as `fleetbrain executor` runs it.
-    const batcher = new WriteBatcher(db.db, SESSION_WRITES);
+    const batcher = new WriteBatcher(db.db, ACS_WRITES);
     const acs = new AcsServer(
       {
         pool: db.pool,

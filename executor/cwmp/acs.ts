@@ -171,9 +171,9 @@ export class AcsServer {
   private pendingNew = 0;
   /** New sessions waiting for room, oldest first (all wait equally long, so the oldest expire first). */
   private waiting: Array<{ req: http.IncomingMessage; res: http.ServerResponse; until: number }> = [];
-  private waitingHead = 0;
   private sweeper: NodeJS.Timeout | null = null;
   private ticker: NodeJS.Timeout | null = null;
+  private waitSweeper: NodeJS.Timeout | null = null;
   private completedAtLastTick = 0;
   /** Retry-After for shed CPEs (see AdmissionSchedule). */
   private readonly schedule: AdmissionSchedule;
@@ -230,14 +230,13 @@ export class AcsServer {
     });
     this.sweeper = setInterval(() => this.sweep(), Math.min(5_000, this.config.sessionTimeoutMs));
     this.sweeper.unref();
-    let ticks = 0;
     this.ticker = setInterval(() => {
-      this.shedExpired();
-      if (++ticks % 4 !== 0) return;
       this.schedule.tick(this.stats.sessionsCompleted - this.completedAtLastTick);
       this.completedAtLastTick = this.stats.sessionsCompleted;
-    }, 250);
+    }, 1_000);
     this.ticker.unref();
+    this.waitSweeper = setInterval(() => this.shedExpired(), 250);
+    this.waitSweeper.unref();
   }
 
   private shed(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -264,35 +263,23 @@ export class AcsServer {
 
   /** Park a new session until there is room, or shed it at once when too many wait already. */
   private wait(req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (this.config.admissionWaitMs === 0 || this.waitingCount >= this.config.maxWaitingNew) {
+    if (this.config.admissionWaitMs === 0 || this.waiting.length >= this.config.maxWaitingNew) {
       this.shed(req, res);
       return;
     }
     this.waiting.push({ req, res, until: Date.now() + this.config.admissionWaitMs });
-    this.stats.waiting = this.waitingCount;
-  }
-
-  private get waitingCount(): number {
-    return this.waiting.length - this.waitingHead;
+    this.stats.waiting = this.waiting.length;
   }
 
   private nextWaiting(): { req: http.IncomingMessage; res: http.ServerResponse; until: number } | undefined {
-    const w = this.waiting[this.waitingHead];
-    if (!w) return undefined;
-    this.waiting[this.waitingHead] = undefined as never;
-    this.waitingHead += 1;
-    // Compact now and then rather than shift() each time (O(n) per shift on a long queue).
-    if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
-      this.waiting = this.waiting.slice(this.waitingHead);
-      this.waitingHead = 0;
-    }
-    this.stats.waiting = this.waitingCount;
+    const w = this.waiting.shift();
+    this.stats.waiting = this.waiting.length;
     return w;
   }
 
   /** Room freed: take in waiting sessions, oldest first (those whose CPE gave up are dropped). */
   private admitWaiting(): void {
-    while (this.waitingCount > 0 && this.hasRoom) {
+    while (this.waiting.length > 0 && this.hasRoom) {
       const w = this.nextWaiting()!;
       if (w.req.socket.destroyed) continue;
       this.takeIn(w.req, w.res).catch((err) => this.failed(w.res, err));
@@ -302,8 +289,8 @@ export class AcsServer {
   /** Waiting sessions past their wait: 503 with a Retry-After booked at the rate measured meanwhile. */
   private shedExpired(): void {
     const now = Date.now();
-    for (let w = this.waiting[this.waitingHead]; w && w.until <= now; w = this.waiting[this.waitingHead]) {
-      this.nextWaiting();
+    while (this.waiting[0] && this.waiting[0].until <= now) {
+      const w = this.nextWaiting()!;
       if (!w.req.socket.destroyed) this.shed(w.req, w.res);
     }
   }
@@ -316,9 +303,9 @@ export class AcsServer {
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     if (this.ticker) clearInterval(this.ticker);
+    if (this.waitSweeper) clearInterval(this.waitSweeper);
     for (const s of this.sessions.values()) s.finish();
     this.waiting = [];
-    this.waitingHead = 0;
     await new Promise<void>((resolve) => {
       if (!this.server) return resolve();
       this.server.close(() => resolve());
@@ -401,7 +388,7 @@ export class AcsServer {
     // behind those already waiting) when the sessions are at their limit or too many new ones are
     // being taken in, and is shed if no room comes (queueing longer only makes CPEs time out).
     if (!session) {
-      if (!this.hasRoom || this.waitingCount > 0) return this.wait(req, res);
+      if (!this.hasRoom || this.waiting.length > 0) return this.wait(req, res);
       return this.takeIn(req, res);
     }
     return this.admitted(req, res, session, bySocket);
