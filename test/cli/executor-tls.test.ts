@@ -36,15 +36,18 @@ const base = {
   auth: 'digest',
   unknownDevices: 'register',
   maxSessions: '2000',
-  admissionWaitMs: '5000',
+  admissionWaitMs: '20000',
 } as ExecutorOptions;
 
-/** `fleetbrain executor …` as a real process; resolves with its exit code and stderr when it ends. */
+/**
+ * `fleetbrain executor …` as a real process, through the entry point operators run (bin/fleetbrain,
+ * which adds the executor's Node flags); resolves with its exit code and stderr when it ends.
+ */
 function cli(
   args: string[],
   env: Record<string, string>,
 ): { child: ChildProcess; done: Promise<{ code: number | null; err: string }> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'executor', ...args], {
+  const child = spawn(path.join(repoRoot, 'bin', 'fleetbrain'), ['executor', ...args], {
     cwd: repoRoot,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -145,10 +148,10 @@ describe('fleetbrain executor --tls-key/--tls-cert', () => {
         creds,
         JSON.stringify([{ deviceId: DEVICE_ID, username: DEVICE_ID, password: 'pw-tls' }]),
       );
-      const p = cli(
-        ['--port', String(port), '--tls-key', KEY, '--tls-cert', CERT, '--provision', creds],
-        env,
-      );
+      const p = cli(['--port', String(port), '--tls-key', KEY, '--tls-cert', CERT, '--provision', creds], {
+        ...env,
+        FLEETBRAIN_EXECUTOR_HEAP_MB: '384',
+      });
       try {
         await Promise.race([
           waitFor('executor listening', () => portOpen(port), 60_000),
@@ -156,6 +159,9 @@ describe('fleetbrain executor --tls-key/--tls-cert', () => {
             throw new Error(`executor exited ${r.code}: ${r.err}`);
           }),
         ]);
+        // The entry point exec's node itself, with the executor's heap budget.
+        const argv = readFileSync(`/proc/${p.child.pid}/cmdline`, 'utf8').split('\0');
+        expect(argv).toContain('--max-old-space-size=384');
         const url = `https://127.0.0.1:${port}/`;
         const ca = readFileSync(CERT, 'utf8');
         const body = inform(NS, { id: 'tls-cli-1' });
@@ -191,13 +197,21 @@ describe('fleetbrain executor --tls-key/--tls-cert', () => {
       }
     });
 
-    it('exits with a configuration error for a key without a certificate, or basic auth without TLS', async () => {
+    it('exits with a configuration error for a key without a certificate, basic auth without TLS, or a bad heap budget', async () => {
       const one = await cli(['--port', String(await freePort()), '--tls-key', KEY], env).done;
       expect(one.code).toBe(1);
       expect(one.err).toContain('configuration error: --tls-key given without --tls-cert');
       const basic = await cli(['--port', String(await freePort()), '--auth', 'basic'], env).done;
       expect(basic.code).toBe(1);
       expect(basic.err).toContain('--auth basic needs --tls-key and --tls-cert');
+      const heap = await cli(['--port', String(await freePort())], {
+        ...env,
+        FLEETBRAIN_EXECUTOR_HEAP_MB: 'lots',
+      }).done;
+      expect(heap.code).toBe(1);
+      expect(heap.err).toContain(
+        "configuration error: FLEETBRAIN_EXECUTOR_HEAP_MB must be a whole number of MiB, at least 256 (got 'lots')",
+      );
     });
   });
 });
