@@ -135,7 +135,7 @@ export function executorCommand(program: Command): void {
     .option(
       '--admission-wait-ms <ms>',
       'how long a new session beyond --max-sessions waits for room before 503 + Retry-After (0: at once)',
-      '5000',
+      '20000',
     )
     .option('--tls-key <file>', 'serve HTTPS: private key (PEM); needs --tls-cert')
     .option('--tls-cert <file>', 'serve HTTPS: certificate chain (PEM); needs --tls-key')

@@ -67,9 +67,12 @@ export const AcsConfig = z.object({
    * A new session that finds no room waits this long for one (its request unread, costing no CPU)
    * before it is shed. A storm's CPEs are thus taken in at the pace sessions finish instead of being
    * shed and coming back, and those that are shed get a Retry-After booked at a measured rate rather
-   * than a guessed one. Keep it well under CPEs' response timeouts; 0 sheds at once.
+   * than a guessed one. A parked request costs a descriptor and its buffered bytes, no CPU; a shed
+   * costs both sides a connection, a digest challenge and a retry. 20 s lets a storm's whole first
+   * burst (thousands of CPEs at once) wait its turn at a few hundred sessions a second, and stays
+   * under CPEs' usual response timeouts (30 s and more); 0 sheds at once.
    */
-  admissionWaitMs: z.number().int().nonnegative().default(5_000),
+  admissionWaitMs: z.number().int().nonnegative().default(20_000),
   /** New sessions waiting for room at once; beyond it they are shed at once. */
   maxWaitingNew: z.number().int().nonnegative().default(10_000),
   sessionTimeoutMs: z.number().int().positive().default(30_000),
@@ -116,6 +119,13 @@ export interface AcsStats {
 }
 
 const SESSION_COOKIE = 'FBSESSION';
+
+/** A request parked until there is room for its session (admissionWaitMs). */
+interface Parked {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  until: number;
+}
 
 function cookieOf(req: http.IncomingMessage): string | null {
   const c = req.headers.cookie;
@@ -170,7 +180,15 @@ export class AcsServer {
   /** Requests for new sessions being taken in (authentication, parsing, the Inform's write). */
   private pendingNew = 0;
   /** New sessions waiting for room, oldest first (all wait equally long, so the oldest expire first). */
-  private waiting: Array<{ req: http.IncomingMessage; res: http.ServerResponse; until: number }> = [];
+  private waiting: Parked[] = [];
+  /**
+   * Requests answering our digest challenge on the connection it was sent on, waiting for room: they
+   * go before `waiting`, as their CPE already waited its turn for the challenge. Once per connection,
+   * so a client failing authentication over and over does not stay ahead of the queue.
+   */
+  private answering: Parked[] = [];
+  /** Connections we challenged: true until their answer has used its turn. */
+  private readonly challenged = new WeakMap<Socket, boolean>();
   private sweeper: NodeJS.Timeout | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private waitSweeper: NodeJS.Timeout | null = null;
@@ -262,37 +280,43 @@ export class AcsServer {
   }
 
   /** Park a new session until there is room, or shed it at once when too many wait already. */
-  private wait(req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (this.config.admissionWaitMs === 0 || this.waiting.length >= this.config.maxWaitingNew) {
+  private wait(req: http.IncomingMessage, res: http.ServerResponse, answering: boolean): void {
+    if (
+      this.config.admissionWaitMs === 0 ||
+      this.waiting.length + this.answering.length >= this.config.maxWaitingNew
+    ) {
       this.shed(req, res);
       return;
     }
-    this.waiting.push({ req, res, until: Date.now() + this.config.admissionWaitMs });
-    this.stats.waiting = this.waiting.length;
+    (answering ? this.answering : this.waiting).push({
+      req,
+      res,
+      until: Date.now() + this.config.admissionWaitMs,
+    });
+    this.stats.waiting = this.waiting.length + this.answering.length;
   }
 
-  private nextWaiting(): { req: http.IncomingMessage; res: http.ServerResponse; until: number } | undefined {
-    const w = this.waiting.shift();
-    this.stats.waiting = this.waiting.length;
-    return w;
-  }
-
-  /** Room freed: take in waiting sessions, oldest first (those whose CPE gave up are dropped). */
+  /** Room freed: take in parked sessions, answers to our challenge first, then the oldest new ones. */
   private admitWaiting(): void {
-    while (this.waiting.length > 0 && this.hasRoom) {
-      const w = this.nextWaiting()!;
+    while (this.hasRoom) {
+      const w = this.answering.shift() ?? this.waiting.shift();
+      if (!w) break;
       if (w.req.socket.destroyed) continue;
       this.takeIn(w.req, w.res).catch((err) => this.failed(w.res, err));
     }
+    this.stats.waiting = this.waiting.length + this.answering.length;
   }
 
-  /** Waiting sessions past their wait: 503 with a Retry-After booked at the rate measured meanwhile. */
+  /** Parked sessions past their wait: 503 with a Retry-After booked at the rate measured meanwhile. */
   private shedExpired(): void {
     const now = Date.now();
-    while (this.waiting[0] && this.waiting[0].until <= now) {
-      const w = this.nextWaiting()!;
-      if (!w.req.socket.destroyed) this.shed(w.req, w.res);
+    for (const queue of [this.answering, this.waiting]) {
+      while (queue[0] && queue[0].until <= now) {
+        const w = queue.shift()!;
+        if (!w.req.socket.destroyed) this.shed(w.req, w.res);
+      }
     }
+    this.stats.waiting = this.waiting.length + this.answering.length;
   }
 
   private failed(res: http.ServerResponse, err: unknown): void {
@@ -306,6 +330,7 @@ export class AcsServer {
     if (this.waitSweeper) clearInterval(this.waitSweeper);
     for (const s of this.sessions.values()) s.finish();
     this.waiting = [];
+    this.answering = [];
     await new Promise<void>((resolve) => {
       if (!this.server) return resolve();
       this.server.close(() => resolve());
@@ -388,7 +413,10 @@ export class AcsServer {
     // behind those already waiting) when the sessions are at their limit or too many new ones are
     // being taken in, and is shed if no room comes (queueing longer only makes CPEs time out).
     if (!session) {
-      if (!this.hasRoom || this.waiting.length > 0) return this.wait(req, res);
+      const answering = this.challenged.get(req.socket) === true;
+      if (answering) this.challenged.set(req.socket, false);
+      const ahead = answering ? this.answering.length : this.answering.length + this.waiting.length;
+      if (!this.hasRoom || ahead > 0) return this.wait(req, res, answering);
       return this.takeIn(req, res);
     }
     return this.admitted(req, res, session, bySocket);
@@ -478,6 +506,7 @@ export class AcsServer {
     const header = req.headers.authorization;
     const deny = (stale = false) => {
       this.stats.unauthorized += 1;
+      if (!this.challenged.has(req.socket)) this.challenged.set(req.socket, true);
       req.resume();
       const challenge =
         mode === 'digest' ? this.nonces.challenge(stale) : `Basic realm="${this.config.realm}"`;

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schemaFromParameterNames } from '../../datamodel/discovered.js';
 import { authorize, parseChallenge } from '../../executor/cwmp/digest.js';
@@ -62,7 +63,14 @@ describe('ACS against hand-written SOAP fixtures', () => {
 
   beforeAll(async () => {
     h = await startCwmpHarness({
-      acs: { maxBodyBytes: 16 * 1024, maxSessions: 3, retryAfterSeconds: 7, admissionWaitMs: 2_000 },
+      // One take-in at a time, so the order in which parked requests are taken in shows.
+      acs: {
+        maxBodyBytes: 16 * 1024,
+        maxSessions: 3,
+        maxPendingNew: 1,
+        retryAfterSeconds: 7,
+        admissionWaitMs: 2_000,
+      },
     });
     await provisionCredentials(h.db.pool, h.cipher, [
       { deviceId: DEVICE_ID, username: DEVICE_ID, password: PASSWORD },
@@ -309,6 +317,94 @@ describe('ACS against hand-written SOAP fixtures', () => {
     expect(h.acs.stats.rejected503).toBe(shed);
     expect(await eventCount(h, id(3))).toBeGreaterThan(0);
     for (const c of [...open.slice(1), late]) expect((await c.post('')).status).toBe(204);
+  });
+  it('takes in a CPE answering its digest challenge before new sessions that wait, once per connection', async () => {
+    const id = (i: number) => `${DEVICE.oui}-${DEVICE.productClass}-ANS${i}`;
+    await provisionCredentials(
+      h.db.pool,
+      h.cipher,
+      [0, 1, 2, 3].map((i) => ({ deviceId: id(i), username: id(i), password: PASSWORD })),
+    );
+    // The answer must come on the connection that was challenged: one keep-alive socket per CPE.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const post = (body: string, headers: Record<string, string> = {}) =>
+      new Promise<{ status: number; challenge: string }>((resolve, reject) => {
+        const req = http.request(h.acs.url, { method: 'POST', agent, headers }, (res) => {
+          res.resume();
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, challenge: String(res.headers['www-authenticate']) }),
+          );
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    const open: RawCpe[] = [];
+    const openSession = async (i: number) => {
+      const c = new RawCpe(h.acs.url, { username: id(i), password: PASSWORD });
+      expect((await c.post(inform(NS(0), { serial: `ANS${i}` }), true)).status).toBe(200);
+      open.push(c);
+    };
+    try {
+      await openSession(0);
+      await openSession(1);
+      // Challenged while there is room; the sessions fill up before it answers.
+      const body = inform(NS(0), { serial: 'ANS3' });
+      const first = await post(body);
+      expect(first.status).toBe(401);
+      await openSession(2);
+      const newcomer = new RawCpe(h.acs.url, { username: id(2), password: PASSWORD });
+      const newcomerDone = newcomer.post(inform(NS(0), { serial: 'ANS2' }));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(h.acs.stats.waiting).toBe(1);
+      const c = parseChallenge(first.challenge)!;
+      const answer = post(body, {
+        authorization: authorize(c, { username: id(3), password: PASSWORD }, 'POST', '/'),
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(h.acs.stats.waiting).toBe(2);
+      // One session ends: the answer goes first, although the newcomer waited longer.
+      expect((await open.shift()!.post('')).status).toBe(204);
+      expect((await answer).status).toBe(200);
+      expect(h.acs.stats.waiting).toBe(1);
+      expect(await eventCount(h, id(3))).toBeGreaterThan(0);
+      expect((await post('')).status).toBe(204);
+      expect((await newcomerDone).status).toBe(401);
+      expect(h.acs.stats.waiting).toBe(0);
+
+      // Once per connection: after a failed answer, the next one on that connection queues like any
+      // new session.
+      const wrong = await post(body, {
+        authorization: authorize(c, { username: id(3), password: 'wrong' }, 'POST', '/'),
+      });
+      expect(wrong.status).toBe(401);
+      await openSession(0);
+      const order: string[] = [];
+      const queued = newcomer.post(inform(NS(0), { serial: 'ANS2' })).then((r) => {
+        order.push('newcomer');
+        return r;
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      const again = post(body, {
+        authorization: authorize(
+          parseChallenge(wrong.challenge)!,
+          { username: id(3), password: 'wrong again' },
+          'POST',
+          '/',
+        ),
+      }).then((r) => {
+        order.push('again');
+        return r;
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(h.acs.stats.waiting).toBe(2);
+      expect((await open.shift()!.post('')).status).toBe(204);
+      expect((await queued).status).toBe(401);
+      expect((await again).status).toBe(401);
+      expect(order).toEqual(['newcomer', 'again']);
+    } finally {
+      for (const o of open) await o.post('');
+      agent.destroy();
+    }
   });
 });
 
