@@ -1,10 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { migrate } from '../db/migrate.js';
+import { AcsConfig } from '../executor/cwmp/acs.js';
 import { provisionCredentials } from '../executor/cwmp/driver.js';
 import { CredentialCipher } from '../executor/secrets.js';
 import { startPostgres } from '../platform/postgres.js';
@@ -29,7 +30,9 @@ import { option } from './dataset.js';
  *   --max-sessions N     the ACS's admission limit (default 1000)
  *   --deadline-s S       bound on each storm (ACS and bare alike); devices not done by then give up
  *                        and count as not completed (default 1800)
- * A 10 000 run takes a few minutes on a quiet 2-core machine; 100 000 about half an hour.
+ * Diagnostics: STORM_PROF=<dir> writes CPU profiles of every child; STORM_MEMLOG=<file> a line of the
+ * ACS's memory (RSS, heap spaces, buffers) per second.
+ * The three sizes take about a quarter of an hour on a quiet 2-core machine.
  */
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -37,11 +40,14 @@ const SECRET = 'storm-credential-key';
 /** Loopback source addresses of simulator process p: 8 each, so ephemeral ports never run out. */
 const sources = (p: number) => Array.from({ length: 8 }, (_, i) => `127.0.${p + 1}.${i + 1}`);
 
-/** Start a child with a raised descriptor limit (`ulimit -n`) and an IPC channel. */
-function child(file: string, args: string[]): ChildProcess {
+/**
+ * Start a child with a raised descriptor limit (`ulimit -n`) and an IPC channel; `nodeFlagsOf` names
+ * the fleetbrain command whose Node flags it runs with (bin/node-flags: the ACS runs as the executor).
+ */
+function child(file: string, args: string[], nodeFlagsOf = ''): ChildProcess {
   // STORM_PROF=<dir> writes a CPU profile of every child there (to see where the ACS spends its time).
   const prof = process.env.STORM_PROF ? `--cpu-prof --cpu-prof-dir=${process.env.STORM_PROF} ` : '';
-  const cmd = `ulimit -n $(ulimit -Hn) 2>/dev/null; exec node ${prof}--import tsx ${file} ${args.map((a) => `'${a}'`).join(' ')}`;
+  const cmd = `set -e; flags=$(bin/node-flags '${nodeFlagsOf}'); ulimit -n $(ulimit -Hn) 2>/dev/null || true; exec node ${prof}$flags --import tsx ${file} ${args.map((a) => `'${a}'`).join(' ')}`;
   return spawn('bash', ['-c', cmd], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     cwd: path.resolve(here, '..'),
@@ -232,12 +238,11 @@ const bench: Benchmark = async (args) => {
       const prefix = `N${n}-`;
       await provisionCredentials(pool, cipher, identities(n, prefix));
       // The ACS: a fresh process per size, so its memory is measured per storm.
-      const acs = child(path.join(here, 'storm', 'acs-process.ts'), [
-        'acs',
-        pgs.url,
-        SECRET,
-        String(maxSessions),
-      ]);
+      const acs = child(
+        path.join(here, 'storm', 'acs-process.ts'),
+        ['acs', pgs.url, SECRET, String(maxSessions)],
+        'executor',
+      );
       const so: StormOptions = { procs, sockets, deadlineMs };
       // Whatever happens below, the ACS process does not outlive the benchmark.
       process.once('exit', () => acs.kill());
@@ -334,7 +339,12 @@ const bench: Benchmark = async (args) => {
     const r100 = metrics.peak_rss_mb_100k;
     if (r10 && r100) notes.push(`ACS memory 100k/10k = ${(r100 / r10).toFixed(2)} (target ≤ 1.2)`);
     notes.push(
-      `ACS: maxSessions ${maxSessions}; a new session beyond it waits up to 5 s for room, then gets 503 with a ` +
+      `ACS: run as bin/fleetbrain runs the executor (${execFileSync('bin/node-flags', ['executor'], {
+        cwd: path.resolve(here, '..'),
+      })
+        .toString()
+        .trim()}); ` +
+        `maxSessions ${maxSessions}; a new session beyond it waits up to ${AcsConfig.parse({}).admissionWaitMs / 1000} s for room, then gets 503 with a ` +
         'Retry-After from its admission schedule (≥ 1 s), honoured as given by the simulator; ' +
         'PostgreSQL durable (fsync on), writes grouped per 20 ms / 1000 sessions.',
       `simulator: ${sockets} sessions open at once over its processes, sources 127.0.<proc>.1-8; ` +

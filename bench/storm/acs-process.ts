@@ -1,5 +1,7 @@
+import { appendFileSync } from 'node:fs';
 import http from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import v8 from 'node:v8';
 import { SchemaRegistry } from '../../datamodel/registry.js';
 import { connect } from '../../db/client.js';
 import { AcsServer } from '../../executor/cwmp/acs.js';
@@ -30,6 +32,22 @@ setInterval(() => {
 // Event-loop stalls: a stalled loop accepts no connections, and the listen queue overflows.
 const loopDelay = monitorEventLoopDelay({ resolution: 20 });
 loopDelay.enable();
+// STORM_MEMLOG=<file>: a line of memory figures per second (where the peak comes from: which heap
+// space, or buffers outside the heap).
+const memlog = process.env.STORM_MEMLOG;
+if (memlog) {
+  const t0 = Date.now();
+  const mb = (n: number) => Math.round(n / 2 ** 20);
+  setInterval(() => {
+    const m = process.memoryUsage();
+    const spaces = v8.getHeapSpaceStatistics().map((x) => [x.space_name, mb(x.space_size)]);
+    const line = { t: Date.now() - t0, rss: mb(m.rss), heapUsed: mb(m.heapUsed), heapTotal: mb(m.heapTotal) };
+    appendFileSync(
+      memlog,
+      `${JSON.stringify({ ...line, external: mb(m.external), arrayBuffers: mb(m.arrayBuffers), ...Object.fromEntries(spaces) })}\n`,
+    );
+  }, 1000).unref();
+}
 
 async function main(): Promise<void> {
   let url: string;

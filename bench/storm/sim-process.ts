@@ -22,6 +22,8 @@ interface StormCmd {
 }
 
 let fleet: SimFleet | null = null;
+// The benchmark ends its simulators with SIGTERM; exiting normally writes a CPU profile (STORM_PROF).
+process.on('SIGTERM', () => process.exit(0));
 
 process.on('message', async (m: PrepareCmd | StormCmd | { cmd: 'exit' }) => {
   if (m.cmd === 'exit') process.exit(0);
