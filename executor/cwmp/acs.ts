@@ -18,7 +18,7 @@ import {
   abandonSession,
   AWAITING,
 } from '../task-queue.js';
-import { AdmissionSchedule } from './admission.js';
+import { AdmissionSchedule, WaitingRoom } from './admission.js';
 import { BatchedLookup } from './batched-lookup.js';
 import { NonceIssuer, parseDigestAuthorization, verifyDigest } from './digest.js';
 import { discover, runTask, toParameterValues } from './programs.js';
@@ -158,17 +158,22 @@ interface Principal {
  */
 export class AcsServer {
   readonly config: AcsConfig;
-  readonly stats: AcsStats = {
-    sessionsStarted: 0,
-    sessionsCompleted: 0,
-    informs: 0,
-    rejected503: 0,
-    unauthorized: 0,
-    faults: 0,
-    active: 0,
-    waiting: 0,
-    dropped: 0,
-  };
+  /** Counters; `active` and `waiting` read the live session map and waiting room. */
+  readonly stats: AcsStats = Object.defineProperties(
+    {
+      sessionsStarted: 0,
+      sessionsCompleted: 0,
+      informs: 0,
+      rejected503: 0,
+      unauthorized: 0,
+      faults: 0,
+      dropped: 0,
+    } as AcsStats,
+    {
+      active: { enumerable: true, get: () => this.sessions.size },
+      waiting: { enumerable: true, get: () => this.room.size },
+    },
+  );
   private readonly sessions = new Map<string, CwmpSession>();
   private readonly byDevice = new Map<string, CwmpSession>();
   private readonly bySocket = new WeakMap<Socket, CwmpSession>();
@@ -179,15 +184,12 @@ export class AcsServer {
   private server: http.Server | https.Server | null = null;
   /** Requests for new sessions being taken in (authentication, parsing, the Inform's write). */
   private pendingNew = 0;
-  /** New sessions waiting for room, oldest first (all wait equally long, so the oldest expire first). */
-  private waiting: Parked[] = [];
+  /** New sessions waiting for room. */
+  private readonly room = new WaitingRoom<Parked>();
   /**
-   * Requests answering our digest challenge on the connection it was sent on, waiting for room: they
-   * go before `waiting`, as their CPE already waited its turn for the challenge. Once per connection,
-   * so a client failing authentication over and over does not stay ahead of the queue.
+   * Connections we challenged: true until their answer has used its turn in the waiting room (once
+   * per connection, so a client failing authentication over and over does not stay ahead).
    */
-  private answering: Parked[] = [];
-  /** Connections we challenged: true until their answer has used its turn. */
   private readonly challenged = new WeakMap<Socket, boolean>();
   private sweeper: NodeJS.Timeout | null = null;
   private ticker: NodeJS.Timeout | null = null;
@@ -281,42 +283,26 @@ export class AcsServer {
 
   /** Park a new session until there is room, or shed it at once when too many wait already. */
   private wait(req: http.IncomingMessage, res: http.ServerResponse, answering: boolean): void {
-    if (
-      this.config.admissionWaitMs === 0 ||
-      this.waiting.length + this.answering.length >= this.config.maxWaitingNew
-    ) {
+    if (this.config.admissionWaitMs === 0 || this.room.size >= this.config.maxWaitingNew) {
       this.shed(req, res);
       return;
     }
-    (answering ? this.answering : this.waiting).push({
-      req,
-      res,
-      until: Date.now() + this.config.admissionWaitMs,
-    });
-    this.stats.waiting = this.waiting.length + this.answering.length;
+    this.room.park({ req, res, until: Date.now() + this.config.admissionWaitMs }, answering);
   }
 
   /** Room freed: take in parked sessions, answers to our challenge first, then the oldest new ones. */
   private admitWaiting(): void {
     while (this.hasRoom) {
-      const w = this.answering.shift() ?? this.waiting.shift();
+      const w = this.room.next();
       if (!w) break;
       if (w.req.socket.destroyed) continue;
       this.takeIn(w.req, w.res).catch((err) => this.failed(w.res, err));
     }
-    this.stats.waiting = this.waiting.length + this.answering.length;
   }
 
   /** Parked sessions past their wait: 503 with a Retry-After booked at the rate measured meanwhile. */
   private shedExpired(): void {
-    const now = Date.now();
-    for (const queue of [this.answering, this.waiting]) {
-      while (queue[0] && queue[0].until <= now) {
-        const w = queue.shift()!;
-        if (!w.req.socket.destroyed) this.shed(w.req, w.res);
-      }
-    }
-    this.stats.waiting = this.waiting.length + this.answering.length;
+    for (const w of this.room.expired(Date.now())) if (!w.req.socket.destroyed) this.shed(w.req, w.res);
   }
 
   private failed(res: http.ServerResponse, err: unknown): void {
@@ -329,8 +315,7 @@ export class AcsServer {
     if (this.ticker) clearInterval(this.ticker);
     if (this.waitSweeper) clearInterval(this.waitSweeper);
     for (const s of this.sessions.values()) s.finish();
-    this.waiting = [];
-    this.answering = [];
+    this.room.clear();
     await new Promise<void>((resolve) => {
       if (!this.server) return resolve();
       this.server.close(() => resolve());
@@ -354,7 +339,6 @@ export class AcsServer {
     if (!this.sessions.has(s.id)) return;
     this.sessions.delete(s.id);
     if (this.byDevice.get(s.facts.deviceId) === s) this.byDevice.delete(s.facts.deviceId);
-    this.stats.active = this.sessions.size;
     s.finish();
     this.admitWaiting();
     if (why !== 'completed') {
@@ -415,8 +399,7 @@ export class AcsServer {
     if (!session) {
       const answering = this.challenged.get(req.socket) === true;
       if (answering) this.challenged.set(req.socket, false);
-      const ahead = answering ? this.answering.length : this.answering.length + this.waiting.length;
-      if (!this.hasRoom || ahead > 0) return this.wait(req, res, answering);
+      if (!this.hasRoom || this.room.ahead(answering) > 0) return this.wait(req, res, answering);
       return this.takeIn(req, res);
     }
     return this.admitted(req, res, session, bySocket);
@@ -749,7 +732,6 @@ export class AcsServer {
     this.byDevice.set(deviceId, session);
     this.bySocket.set(req.socket, session);
     this.stats.sessionsStarted += 1;
-    this.stats.active = this.sessions.size;
 
     await this.correlate(facts);
 

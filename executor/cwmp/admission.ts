@@ -40,3 +40,43 @@ export class AdmissionSchedule {
     return Math.max(this.o.minSeconds, Math.ceil((this.nextSlotAt - now) / 1000));
   }
 }
+
+/**
+ * New sessions parked until there is room (admissionWaitMs), oldest first. Requests answering our
+ * digest challenge on the connection it went out on go before the others: their CPE already waited
+ * its turn for the challenge. All wait equally long, so in each queue the oldest expire first.
+ */
+export class WaitingRoom<T extends { until: number }> {
+  private answering: T[] = [];
+  private waiting: T[] = [];
+
+  get size(): number {
+    return this.answering.length + this.waiting.length;
+  }
+
+  /** How many are ahead of a newcomer (an answer waits only behind other answers). */
+  ahead(answering: boolean): number {
+    return answering ? this.answering.length : this.size;
+  }
+
+  park(entry: T, answering: boolean): void {
+    (answering ? this.answering : this.waiting).push(entry);
+  }
+
+  next(): T | undefined {
+    return this.answering.shift() ?? this.waiting.shift();
+  }
+
+  /** Take out those whose wait ended by `now`. */
+  expired(now: number): T[] {
+    const out: T[] = [];
+    for (const queue of [this.answering, this.waiting])
+      while (queue[0] && queue[0].until <= now) out.push(queue.shift()!);
+    return out;
+  }
+
+  clear(): void {
+    this.answering = [];
+    this.waiting = [];
+  }
+}
