@@ -139,19 +139,27 @@ export class WriteBatcher {
     return new Promise((resolve, reject) => {
       this.pending.push({ rows, resolve, reject });
       if (this.pending.length >= (this.opts.maxJobs ?? 500)) this.kick();
-      else if (!this.timer) this.timer = setTimeout(() => this.kick(), this.opts.maxDelayMs ?? 5);
+      // While a flush is in flight, its end starts the next one: no timer.
+      else if (!this.timer && this.flushing === 0)
+        this.timer = setTimeout(() => this.kick(), this.opts.maxDelayMs ?? 5);
     });
   }
 
+  /**
+   * Start a flush of what is pending. One flush is in flight at a time unless a full batch waits
+   * (then up to maxConcurrentFlushes): jobs handed in meanwhile wait for it and go together in the
+   * next one (group commit), so PostgreSQL's fixed cost per transaction is shared by as many jobs as
+   * arrive while it works, rather than paid every maxDelayMs by a few.
+   */
   private kick(): void {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
     }
     if (this.pending.length === 0) return;
-    // At the flush limit, jobs keep accumulating into a bigger batch until a flush finishes.
-    if (this.flushing >= (this.opts.maxConcurrentFlushes ?? 4)) return;
     const max = this.opts.maxJobs ?? 500;
+    if (this.flushing > 0 && this.pending.length < max) return;
+    if (this.flushing >= (this.opts.maxConcurrentFlushes ?? 4)) return;
     const batch = this.pending.length > max ? this.pending.splice(0, max) : this.pending;
     if (batch === this.pending) this.pending = [];
     this.flushing += 1;
@@ -276,28 +284,36 @@ async function upsertDeviceRows(client: pg.PoolClient, rows: Rows['devices'], no
       ...(hasRoot ? ['data_model_root = excluded.data_model_root'] : []),
       ...(hasTags ? ['tags = excluded.tags'] : []),
     ];
-    await client.query(
-      `INSERT INTO devices (${cols.map(([c]) => c).join(', ')}, updated_at)
+    await client.query({
+      name: `persist-devices-${k}`,
+      text: `INSERT INTO devices (${cols.map(([c]) => c).join(', ')}, updated_at)
        SELECT ${select.join(', ')}, $${cols.length + 1}::timestamptz
        FROM unnest(${cols.map(([, t], i) => `$${i + 1}::${t}[]`).join(', ')}) AS u(${cols.map((_, i) => `c${i}`).join(', ')})
        ON CONFLICT (id) DO UPDATE SET ${set.join(', ')}`,
-      [...params, now],
-    );
+      values: [...params, now],
+    });
   }
 }
 
 async function insertEventRows(client: pg.PoolClient, rows: Rows['events']): Promise<void> {
-  await client.query(
-    `INSERT INTO device_events (device_id, at, kind, payload)
+  await client.query({
+    name: 'persist-events',
+    text: `INSERT INTO device_events (device_id, at, kind, payload)
      SELECT d, a, k, p::jsonb FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[]) AS u(d, a, k, p)`,
-    [rows.map((r) => r.deviceId), rows.map((r) => r.at), rows.map((r) => r.kind), rows.map((r) => r.payload)],
-  );
+    values: [
+      rows.map((r) => r.deviceId),
+      rows.map((r) => r.at),
+      rows.map((r) => r.kind),
+      rows.map((r) => r.payload),
+    ],
+  });
 }
 
 /** Same semantics as fleet's updateLastValues: an older report never overwrites a newer value. */
 async function upsertValueRows(client: pg.PoolClient, rows: Rows['values'], now: Date): Promise<void> {
-  await client.query(
-    `INSERT INTO device_parameters (device_id, path, type, value, value_num, value_bool, value_time, version_key, updated_at)
+  await client.query({
+    name: 'persist-values',
+    text: `INSERT INTO device_parameters (device_id, path, type, value, value_num, value_bool, value_time, version_key, updated_at)
      SELECT d, p, t, v, n::numeric, b, tm, vk, coalesce(at, $10::timestamptz)
      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::timestamptz[], $8::text[], $9::timestamptz[])
        AS u(d, p, t, v, n, b, tm, vk, at)
@@ -305,7 +321,7 @@ async function upsertValueRows(client: pg.PoolClient, rows: Rows['values'], now:
        value_num = excluded.value_num, value_bool = excluded.value_bool, value_time = excluded.value_time,
        version_key = excluded.version_key, updated_at = excluded.updated_at
      WHERE excluded.updated_at >= device_parameters.updated_at`,
-    [
+    values: [
       rows.map((r) => r.deviceId),
       rows.map((r) => r.path),
       rows.map((r) => r.type),
@@ -317,13 +333,14 @@ async function upsertValueRows(client: pg.PoolClient, rows: Rows['values'], now:
       rows.map((r) => r.at),
       now,
     ],
-  );
+  });
 }
 
 async function upsertEndpointRows(client: pg.PoolClient, rows: EndpointUpdate[], now: Date): Promise<void> {
   const c = (col: string) => `${col} = coalesce(excluded.${col}, executor_endpoints.${col})`;
-  await client.query(
-    `INSERT INTO executor_endpoints (device_id, protocol, connection_request_url, udp_connection_request_address,
+  await client.query({
+    name: 'persist-endpoints',
+    text: `INSERT INTO executor_endpoints (device_id, protocol, connection_request_url, udp_connection_request_address,
        cwmp_version, parameter_key, periodic_inform_interval, last_inform_at, updated_at)
      SELECT *, $9::timestamptz FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int4[], $8::timestamptz[])
      ON CONFLICT (device_id) DO UPDATE SET ${[
@@ -335,7 +352,7 @@ async function upsertEndpointRows(client: pg.PoolClient, rows: EndpointUpdate[],
      ].join(', ')},
        last_inform_at = greatest(excluded.last_inform_at, executor_endpoints.last_inform_at),
        updated_at = excluded.updated_at`,
-    [
+    values: [
       rows.map((r) => r.deviceId),
       rows.map((r) => r.protocol),
       rows.map((r) => r.connectionRequestUrl ?? null),
@@ -346,5 +363,5 @@ async function upsertEndpointRows(client: pg.PoolClient, rows: EndpointUpdate[],
       rows.map((r) => r.lastInformAt ?? null),
       now,
     ],
-  );
+  });
 }

@@ -1,0 +1,122 @@
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../test/support/db.js';
+import { WriteBatcher, type WriteJob } from './persist.js';
+
+/**
+ * The write batcher against PostgreSQL: group commit (one flush in flight, later jobs wait for it and
+ * go together), a full batch going at once, and all-or-nothing per flush.
+ */
+
+let h: Awaited<ReturnType<typeof createTestDatabase>>;
+/** A second session holding a lock on device_events, so a flush stays in flight until released. */
+let blocker: pg.Client;
+
+const job = (i: number): WriteJob => {
+  const id = `AA-HGW-P${i}`;
+  const at = new Date('2026-11-01T10:00:00Z');
+  return {
+    devices: [
+      { id, oui: 'AA', serialNumber: `P${i}`, protocol: 'cwmp', productClass: 'HGW', lastContactAt: at },
+    ],
+    events: [{ deviceId: id, at, kind: 'inform', payload: { eventCodes: ['2 PERIODIC'] } }],
+    values: [{ deviceId: id, path: 'Device.DeviceInfo.UpTime', type: 'unsignedInt', value: String(i), at }],
+  };
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const count = async (table: string) =>
+  Number((await h.pool.query<{ n: string }>(`SELECT count(*) n FROM ${table}`)).rows[0]!.n);
+
+/** Backends of this database waiting for the blocker's lock: flushes in flight. */
+async function flushesWaiting(): Promise<number> {
+  const r = await blocker.query<{ n: string }>(
+    `SELECT count(*) n FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+     WHERE d.datname = current_database() AND NOT l.granted`,
+  );
+  return Number(r.rows[0]!.n);
+}
+async function until(cond: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200 && !(await cond()); i++) await sleep(10);
+  expect(await cond()).toBe(true);
+}
+
+beforeAll(async () => {
+  h = await createTestDatabase();
+  blocker = new pg.Client({ connectionString: h.url });
+  await blocker.connect();
+});
+afterAll(async () => {
+  await blocker.end();
+  await h.drop();
+});
+beforeEach(async () => {
+  await h.pool.query('TRUNCATE devices, device_events CASCADE');
+});
+// A failed assertion must not leave the lock held for the tests after it.
+afterEach(async () => {
+  await blocker.query('ROLLBACK');
+});
+
+describe('WriteBatcher', () => {
+  it('keeps one flush in flight: jobs handed in meanwhile wait and go together in the next one', async () => {
+    const b = new WriteBatcher(h.db, { maxDelayMs: 5, maxJobs: 100, maxConcurrentFlushes: 4 });
+    await blocker.query('BEGIN; LOCK TABLE device_events IN EXCLUSIVE MODE');
+    const first = b.write(job(0));
+    await until(async () => (await flushesWaiting()) === 1);
+    // Each of these waits longer than maxDelayMs: without group commit each would start its own flush.
+    const later: Array<Promise<void>> = [];
+    for (let i = 1; i <= 3; i++) {
+      later.push(b.write(job(i)));
+      await sleep(30);
+    }
+    expect(await flushesWaiting()).toBe(1);
+    expect(await count('devices')).toBe(0);
+    await blocker.query('COMMIT');
+    await Promise.all([first, ...later]);
+    expect(b.stats).toMatchObject({ flushes: 2, jobs: 4, events: 4, failures: 0 });
+    expect(await count('devices')).toBe(4);
+    expect(await count('device_parameters')).toBe(4);
+  });
+
+  it('starts a full batch at once beside the flush in flight, up to maxConcurrentFlushes', async () => {
+    const b = new WriteBatcher(h.db, { maxDelayMs: 5, maxJobs: 3, maxConcurrentFlushes: 2 });
+    await blocker.query('BEGIN; LOCK TABLE device_events IN EXCLUSIVE MODE');
+    const all = [b.write(job(0))];
+    await until(async () => (await flushesWaiting()) === 1);
+    for (let i = 1; i <= 3; i++) all.push(b.write(job(i)));
+    await until(async () => (await flushesWaiting()) === 2);
+    // A third full batch finds both flushes busy: it waits instead of opening a third.
+    for (let i = 4; i <= 6; i++) all.push(b.write(job(i)));
+    await sleep(50);
+    expect(await flushesWaiting()).toBe(2);
+    await blocker.query('COMMIT');
+    await Promise.all(all);
+    expect(b.stats).toMatchObject({ flushes: 3, jobs: 7 });
+    expect(await count('devices')).toBe(7);
+  });
+
+  it('refuses a bad job alone when handed in, with the field at fault', async () => {
+    const b = new WriteBatcher(h.db, { maxDelayMs: 5 });
+    const bad = { ...job(1), devices: [{ ...job(1).devices![0]!, protocol: 'snmp' }] } as unknown as WriteJob;
+    const results = await Promise.allSettled([b.write(job(0)), b.write(bad), b.write(job(2))]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/^Error: device 0: protocol: /);
+    expect(await count('devices')).toBe(2);
+    expect(b.stats.failures).toBe(0);
+  });
+
+  it('rejects every job of a failed flush and stores none of them', async () => {
+    const b = new WriteBatcher(h.db, { maxDelayMs: 5 });
+    // A value of a device that does not exist: the flush's transaction fails on the foreign key.
+    const orphan: WriteJob = { values: [{ ...job(9).values![0]!, deviceId: 'AA-HGW-NOSUCH' }] };
+    const results = await Promise.allSettled([b.write(job(0)), b.write(orphan), b.write(job(2))]);
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/foreign key/);
+    expect(await count('devices')).toBe(0);
+    expect(await count('device_events')).toBe(0);
+    expect(b.stats).toMatchObject({ flushes: 0, failures: 1 });
+    // The pool's connections are fine afterwards, prepared statements included.
+    await b.write(job(3));
+    expect(await count('devices')).toBe(1);
+  });
+});
