@@ -346,7 +346,7 @@ const bench: Benchmark = async (args) => {
         .trim()}); ` +
         `maxSessions ${maxSessions}; a new session beyond it waits up to ${AcsConfig.parse({}).admissionWaitMs / 1000} s for room, then gets 503 with a ` +
         'Retry-After from its admission schedule (≥ 1 s), honoured as given by the simulator; ' +
-        'PostgreSQL durable (fsync on), writes grouped per 20 ms / 1000 sessions.',
+        'PostgreSQL durable (fsync on), writes grouped (group commit: one flush in flight, at most 1000 sessions each).',
       `simulator: ${sockets} sessions open at once over its processes, sources 127.0.<proc>.1-8; ` +
         'a failed session (reset, timeout) retried per TR-069 §3.2.1.1 (5–10 s, doubling); ' +
         'sessions/s = completed ÷ (last completion − first request); p99 over the successful attempt of each session.',

@@ -60,9 +60,12 @@ export const AcsConfig = z.object({
   /**
    * New-session requests taken in at once (authentication, parsing, writing the Inform); beyond it
    * new sessions wait for room as beyond maxSessions, so a request taken in is answered quickly
-   * instead of queueing behind hundreds of others until its CPE times out.
+   * instead of queueing behind hundreds of others until its CPE times out. Most of them wait for
+   * their Inform's commit: with group commit that is one flush in flight and the next one filling,
+   * a few hundred sessions each in a storm, so 500 could leave the CPU idle while PostgreSQL
+   * committed.
    */
-  maxPendingNew: z.number().int().positive().default(500),
+  maxPendingNew: z.number().int().positive().default(1000),
   /**
    * A new session that finds no room waits this long for one (its request unread, costing no CPU)
    * before it is shed. A storm's CPEs are thus taken in at the pace sessions finish instead of being
