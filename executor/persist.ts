@@ -124,11 +124,6 @@ export class WriteBatcher {
     this.pool = (db as unknown as { $client: pg.Pool }).$client;
   }
 
-  /** Jobs waiting for a flush plus jobs in flushes (for admission decisions). */
-  get backlog(): number {
-    return this.pending.length;
-  }
-
   write(job: WriteJob): Promise<void> {
     let rows: Rows;
     try {
