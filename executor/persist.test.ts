@@ -119,4 +119,89 @@ describe('WriteBatcher', () => {
     await b.write(job(3));
     expect(await count('devices')).toBe(1);
   });
+
+  it('merges as the fleet repository does: absent fields keep their value, nothing moves backwards', async () => {
+    const b = new WriteBatcher(h.db, { maxDelayMs: 5 });
+    const id = 'AA-HGW-M1';
+    const t1 = new Date('2026-11-01T10:00:00Z');
+    const t0 = new Date('2026-11-01T09:00:00Z');
+    await b.write({
+      devices: [
+        {
+          id,
+          oui: 'AA',
+          serialNumber: 'M1',
+          protocol: 'cwmp',
+          manufacturer: 'Acme "quoted" \\ back,slash {brace}',
+          softwareVersion: '2.1.0',
+          lastContactAt: t1,
+          tags: ['pilot', 'a,b "c"'],
+          dataModelRoot: 'InternetGatewayDevice.',
+        },
+      ],
+      events: [
+        { deviceId: id, at: t1, kind: 'inform', payload: { eventCodes: ['1 BOOT'], nested: { n: 1 } } },
+      ],
+      values: [
+        { deviceId: id, path: 'Device.DeviceInfo.UpTime', type: 'unsignedInt', value: '42', at: t1 },
+        {
+          deviceId: id,
+          path: 'Device.Time.CurrentLocalTime',
+          type: 'dateTime',
+          value: '2026-11-01T10:00:00Z',
+          at: t1,
+        },
+        { deviceId: id, path: 'Device.X.Enable', type: 'boolean', value: 'true', at: t1 },
+      ],
+      endpoints: [
+        { deviceId: id, protocol: 'cwmp', connectionRequestUrl: 'http://10.0.0.1:7547/cr', lastInformAt: t1 },
+      ],
+    });
+    // An older report without manufacturer, tags or root, and a stale value.
+    await b.write({
+      devices: [{ id, oui: 'AA', serialNumber: 'M1', protocol: 'cwmp', lastContactAt: t0 }],
+      values: [{ deviceId: id, path: 'Device.DeviceInfo.UpTime', type: 'unsignedInt', value: '7', at: t0 }],
+      endpoints: [{ deviceId: id, protocol: 'cwmp', cwmpVersion: '1.4', lastInformAt: t0 }],
+    });
+    const d = (
+      await h.pool.query(
+        `SELECT manufacturer, software_version, software_version_key, last_contact_at, tags, data_model_root FROM devices WHERE id = $1`,
+        [id],
+      )
+    ).rows[0];
+    expect(d).toEqual({
+      manufacturer: 'Acme "quoted" \\ back,slash {brace}',
+      software_version: '2.1.0',
+      software_version_key: expect.any(String),
+      last_contact_at: t1,
+      tags: ['pilot', 'a,b "c"'],
+      data_model_root: 'InternetGatewayDevice.',
+    });
+    const values = await h.pool.query(
+      `SELECT path, value, value_num::float8 AS num, value_time, value_bool FROM device_parameters WHERE device_id = $1 ORDER BY path`,
+      [id],
+    );
+    expect(values.rows).toEqual([
+      { path: 'Device.DeviceInfo.UpTime', value: '42', num: 42, value_time: null, value_bool: null },
+      {
+        path: 'Device.Time.CurrentLocalTime',
+        value: '2026-11-01T10:00:00Z',
+        num: null,
+        value_time: t1,
+        value_bool: null,
+      },
+      { path: 'Device.X.Enable', value: 'true', num: null, value_time: null, value_bool: true },
+    ]);
+    const ev = await h.pool.query(`SELECT kind, at, payload FROM device_events WHERE device_id = $1`, [id]);
+    expect(ev.rows).toEqual([
+      { kind: 'inform', at: t1, payload: { eventCodes: ['1 BOOT'], nested: { n: 1 } } },
+    ]);
+    const ep = await h.pool.query(
+      `SELECT connection_request_url, cwmp_version, last_inform_at FROM executor_endpoints WHERE device_id = $1`,
+      [id],
+    );
+    expect(ep.rows).toEqual([
+      { connection_request_url: 'http://10.0.0.1:7547/cr', cwmp_version: '1.4', last_inform_at: t1 },
+    ]);
+  });
 });
