@@ -88,6 +88,8 @@ interface SimReply {
   acked: Record<string, number>;
 }
 interface StormResult {
+  /** SYNs dropped on a full listen queue during the storm (see listenOverflows). */
+  listenOverflows: number;
   /** CPU time of the simulator processes over the storm. */
   simCpuMs: number;
   ok: number;
@@ -152,6 +154,23 @@ function pgCpuMs(dataDir: string): number {
   return total * 10;
 }
 
+/**
+ * Connections the kernel refused since boot because a listen queue was full (TcpExt ListenOverflows,
+ * Linux): each such CPE's SYN is retried 1, 3, 7, … s later, so they are where a storm's stragglers
+ * come from. Read before and after a storm; the servers are the only listeners that busy.
+ */
+function listenOverflows(): number {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    const i = lines.findIndex((l) => l.startsWith('TcpExt:'));
+    const names = lines[i]!.split(' ');
+    const values = lines[i + 1]!.split(' ');
+    return Number(values[names.indexOf('ListenOverflows')] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 interface StormOptions {
   procs: number;
   sockets: number;
@@ -185,6 +204,7 @@ async function storm(url: string, count: number, prefix: string, o: StormOptions
         }),
       ),
     );
+    const overflows0 = listenOverflows();
     const replies = await Promise.all(
       sims.map((c) =>
         ask<SimReply>(
@@ -204,6 +224,7 @@ async function storm(url: string, count: number, prefix: string, o: StormOptions
     const sum = (k: 'ok' | 'rejected503' | 'errors' | 'informsAcked') =>
       replies.reduce((a, r) => a + r[k], 0);
     return {
+      listenOverflows: listenOverflows() - overflows0,
       simCpuMs: replies.reduce((a, r) => a + r.cpuMs, 0),
       ok: sum('ok'),
       rejected503: sum('rejected503'),
@@ -370,6 +391,8 @@ const bench: Benchmark = async (args) => {
           acs_peak_rss_mb: Math.round(mb(after.peakRss)),
           acs_heap_at_peak_mb: `${Math.round(mb(after.peakHeapUsed))}/${Math.round(mb(after.peakHeapTotal))}`,
           acs_dropped_connections: (after.dropped ?? 0) - (before.dropped ?? 0),
+          listen_overflows: a.listenOverflows,
+          baseline_listen_overflows: `${b1.listenOverflows}/${b2.listenOverflows}`,
           acs_loop_delay_p99_ms: Math.round(after.loopDelayP99Ms),
           acs_loop_delay_max_ms: Math.round(after.loopDelayMaxMs),
           // Writes handed to PostgreSQL per transaction: its fixed cost per commit is shared by these.

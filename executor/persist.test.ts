@@ -204,4 +204,26 @@ describe('WriteBatcher', () => {
       { connection_request_url: 'http://10.0.0.1:7547/cr', cwmp_version: '1.4', last_inform_at: t1 },
     ]);
   });
+
+  it('writes a flush as one statement whose rollup triggers see every table it wrote', async () => {
+    const b = new WriteBatcher(h.db, { maxDelayMs: 50 });
+    // Rows with and without tags go in the same flush as two inserts into devices.
+    const tagged = job(2);
+    tagged.devices![0]!.tags = ['pilot'];
+    await Promise.all([b.write(job(1)), b.write(tagged), b.write(job(3))]);
+    expect(b.stats.flushes).toBe(1);
+    const counts = await h.pool.query<{ n: string }>(
+      `SELECT coalesce(sum(n), 0) n FROM device_counts WHERE grain = 'device'`,
+    );
+    expect(Number(counts.rows[0]!.n)).toBe(3);
+    const sums = await h.pool.query<{ n: string; s: string }>(
+      `SELECT sum(n) n, sum(s) s FROM parameter_sums WHERE path = 'Device.DeviceInfo.UpTime'`,
+    );
+    expect(sums.rows[0]).toEqual({ n: '3', s: '6' });
+    expect((await h.pool.query(`SELECT tags FROM devices ORDER BY id`)).rows).toEqual([
+      { tags: [] },
+      { tags: ['pilot'] },
+      { tags: [] },
+    ]);
+  });
 });

@@ -100,9 +100,9 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const keep = (col: string) => `${col} = coalesce(excluded.${col}, devices.${col})`;
 
 /**
- * Groups writes from many concurrent sessions into one transaction: a storm of informs becomes four
- * multi-row statements per flush (devices, events, last values, endpoints), each reading its rows
- * from one JSON parameter, so the cost per row is an object literal rather than a query builder.
+ * Groups writes from many concurrent sessions into one statement: a storm of informs becomes one
+ * multi-row insert per table (devices, events, last values, endpoints) per flush, each reading its
+ * rows from one JSON parameter, so the cost per row is an object literal rather than a query builder.
  * Each caller's promise settles only after its rows are committed, so nothing is acknowledged before
  * it is durable; a failed flush rejects every job in it (their devices retry, nothing was acked).
  * A job with bad input is refused alone when it is handed in, before it can spoil a batch.
@@ -186,32 +186,24 @@ export class WriteBatcher {
       for (const e of j.endpoints) endpoints.set(e.deviceId, { ...endpoints.get(e.deviceId), ...e });
       for (const e of j.events) events.push(e);
     }
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const now = new Date();
-      // Devices first: parameter rows reference them.
-      if (devices.size > 0) await upsertDeviceRows(client, [...devices.values()], now);
-      if (events.length > 0) await insertEventRows(client, events);
-      if (values.size > 0)
-        await upsertValueRows(
-          client,
-          [...values.values()].sort((a, b) => cmp(a.deviceId, b.deviceId) || cmp(a.path, b.path)),
-          now,
-        );
-      if (endpoints.size > 0)
-        await upsertEndpointRows(
-          client,
-          [...endpoints.values()].sort((a, b) => cmp(a.deviceId, b.deviceId)),
-          now,
-        );
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    const parts: Part[] = [];
+    // Sorted by key, so concurrent flushes lock rows in the same order (no deadlocks between them).
+    if (devices.size > 0) parts.push(...deviceParts([...devices.values()].sort((a, b) => cmp(a.id, b.id))));
+    if (events.length > 0) parts.push(eventPart(events));
+    if (values.size > 0)
+      parts.push(
+        valuePart([...values.values()].sort((a, b) => cmp(a.deviceId, b.deviceId) || cmp(a.path, b.path))),
+      );
+    if (endpoints.size > 0)
+      parts.push(endpointPart([...endpoints.values()].sort((a, b) => cmp(a.deviceId, b.deviceId))));
+    // One statement, so one round trip and atomic without BEGIN/COMMIT: each flush used to make six,
+    // and in a storm every one of them waited for the busy event loop. Foreign keys are checked at
+    // the statement's end, when the devices it inserts are there.
+    await this.pool.query({
+      name: `persist-${parts.map((x) => x.key).join('+')}`,
+      text: `WITH ${parts.map((x, i) => `w${i} AS (${x.sql(`$${i + 2}::json`)})`).join(',\n')} SELECT 1`,
+      values: [new Date(), ...parts.map((x) => x.rows)],
+    });
     this.stats.flushes += 1;
     this.stats.jobs += jobs.length;
     this.stats.events += events.length;
@@ -249,12 +241,21 @@ const DEVICE_COLS: Array<[col: string, type: string, get: (d: Rows['devices'][nu
 ];
 
 /**
+ * One table's rows in a flush: a data-modifying statement reading them from its JSON parameter
+ * (`rows`), and `key` naming the statement's shape. `$1` is the flush's time.
+ */
+interface Part {
+  key: string;
+  sql: (json: string) => string;
+  rows: string;
+}
+
+/**
  * Same semantics as fleet's upsertDevices: absent fields keep their stored value, lastContactAt only
  * moves forward; columns with a default (data model root, tags) are only written by rows that carry
  * them, so rows are grouped by which of those they carry.
  */
-async function upsertDeviceRows(client: pg.PoolClient, rows: Rows['devices'], now: Date): Promise<void> {
-  rows.sort((a, b) => cmp(a.id, b.id));
+function deviceParts(rows: Rows['devices']): Part[] {
   const groups = new Map<string, Rows['devices']>();
   for (const r of rows) {
     const k = `${r.tags !== undefined}/${r.dataModelRoot !== undefined}`;
@@ -262,7 +263,7 @@ async function upsertDeviceRows(client: pg.PoolClient, rows: Rows['devices'], no
     if (g) g.push(r);
     else groups.set(k, [r]);
   }
-  for (const [k, group] of groups) {
+  return [...groups].map(([k, group]) => {
     const [hasTags, hasRoot] = k.split('/').map((x) => x === 'true');
     const cols = [...DEVICE_COLS];
     if (hasRoot) cols.push(['data_model_root', 'text', (d) => d.dataModelRoot]);
@@ -286,65 +287,64 @@ async function upsertDeviceRows(client: pg.PoolClient, rows: Rows['devices'], no
       ...(hasTags ? ['tags = excluded.tags'] : []),
     ];
     const names = cols.map(([c]) => c).join(', ');
-    await client.query({
-      name: `persist-devices-${k}`,
-      text: `INSERT INTO devices (${names}, updated_at)
-       SELECT ${names}, $2::timestamptz
-       FROM json_to_recordset($1::json) AS u(${cols.map(([c, t]) => `${c} ${t}`).join(', ')})
+    return {
+      key: `devices-${k}`,
+      sql: (json) => `INSERT INTO devices (${names}, updated_at)
+       SELECT ${names}, $1::timestamptz
+       FROM json_to_recordset(${json}) AS u(${cols.map(([c, t]) => `${c} ${t}`).join(', ')})
        ON CONFLICT (id) DO UPDATE SET ${set.join(', ')}`,
-      values: [JSON.stringify(records), now],
-    });
-  }
-}
-
-async function insertEventRows(client: pg.PoolClient, rows: Rows['events']): Promise<void> {
-  await client.query({
-    name: 'persist-events',
-    text: `INSERT INTO device_events (device_id, at, kind, payload)
-     SELECT d, a, k, p FROM json_to_recordset($1::json) AS u(d text, a timestamptz, k text, p jsonb)`,
-    values: [JSON.stringify(rows.map((r) => ({ d: r.deviceId, a: r.at, k: r.kind, p: r.payload })))],
+      rows: JSON.stringify(records),
+    };
   });
 }
 
+function eventPart(rows: Rows['events']): Part {
+  return {
+    key: 'events',
+    sql: (json) => `INSERT INTO device_events (device_id, at, kind, payload)
+     SELECT d, a, k, p FROM json_to_recordset(${json}) AS u(d text, a timestamptz, k text, p jsonb)`,
+    rows: JSON.stringify(rows.map((r) => ({ d: r.deviceId, a: r.at, k: r.kind, p: r.payload }))),
+  };
+}
+
 /** Same semantics as fleet's updateLastValues: an older report never overwrites a newer value. */
-async function upsertValueRows(client: pg.PoolClient, rows: Rows['values'], now: Date): Promise<void> {
-  await client.query({
-    name: 'persist-values',
-    text: `INSERT INTO device_parameters (device_id, path, type, value, value_num, value_bool, value_time, version_key, updated_at)
-     SELECT d, p, t, v, n, b, tm, vk, coalesce(at, $2::timestamptz)
-     FROM json_to_recordset($1::json)
+function valuePart(rows: Rows['values']): Part {
+  return {
+    key: 'values',
+    sql: (
+      json,
+    ) => `INSERT INTO device_parameters (device_id, path, type, value, value_num, value_bool, value_time, version_key, updated_at)
+     SELECT d, p, t, v, n, b, tm, vk, coalesce(at, $1::timestamptz)
+     FROM json_to_recordset(${json})
        AS u(d text, p text, t text, v text, n numeric, b bool, tm timestamptz, vk text, at timestamptz)
      ON CONFLICT (device_id, path) DO UPDATE SET type = excluded.type, value = excluded.value,
        value_num = excluded.value_num, value_bool = excluded.value_bool, value_time = excluded.value_time,
        version_key = excluded.version_key, updated_at = excluded.updated_at
      WHERE excluded.updated_at >= device_parameters.updated_at`,
-    values: [
-      JSON.stringify(
-        rows.map((r) => ({
-          d: r.deviceId,
-          p: r.path,
-          t: r.type,
-          v: r.value,
-          n: r.valueNum,
-          b: r.valueBool,
-          tm: r.valueTime,
-          vk: r.versionKey,
-          at: r.at,
-        })),
-      ),
-      now,
-    ],
-  });
+    rows: JSON.stringify(
+      rows.map((r) => ({
+        d: r.deviceId,
+        p: r.path,
+        t: r.type,
+        v: r.value,
+        n: r.valueNum,
+        b: r.valueBool,
+        tm: r.valueTime,
+        vk: r.versionKey,
+        at: r.at,
+      })),
+    ),
+  };
 }
 
-async function upsertEndpointRows(client: pg.PoolClient, rows: EndpointUpdate[], now: Date): Promise<void> {
+function endpointPart(rows: EndpointUpdate[]): Part {
   const c = (col: string) => `${col} = coalesce(excluded.${col}, executor_endpoints.${col})`;
   const cols = `device_id, protocol, connection_request_url, udp_connection_request_address, cwmp_version,
        parameter_key, periodic_inform_interval, last_inform_at`;
-  await client.query({
-    name: 'persist-endpoints',
-    text: `INSERT INTO executor_endpoints (${cols}, updated_at)
-     SELECT ${cols}, $2::timestamptz FROM json_to_recordset($1::json) AS u(device_id text, protocol text,
+  return {
+    key: 'endpoints',
+    sql: (json) => `INSERT INTO executor_endpoints (${cols}, updated_at)
+     SELECT ${cols}, $1::timestamptz FROM json_to_recordset(${json}) AS u(device_id text, protocol text,
        connection_request_url text, udp_connection_request_address text, cwmp_version text, parameter_key text,
        periodic_inform_interval int4, last_inform_at timestamptz)
      ON CONFLICT (device_id) DO UPDATE SET ${[
@@ -356,20 +356,17 @@ async function upsertEndpointRows(client: pg.PoolClient, rows: EndpointUpdate[],
      ].join(', ')},
        last_inform_at = greatest(excluded.last_inform_at, executor_endpoints.last_inform_at),
        updated_at = excluded.updated_at`,
-    values: [
-      JSON.stringify(
-        rows.map((r) => ({
-          device_id: r.deviceId,
-          protocol: r.protocol,
-          connection_request_url: r.connectionRequestUrl,
-          udp_connection_request_address: r.udpConnectionRequestAddress,
-          cwmp_version: r.cwmpVersion,
-          parameter_key: r.parameterKey,
-          periodic_inform_interval: r.periodicInformInterval,
-          last_inform_at: r.lastInformAt,
-        })),
-      ),
-      now,
-    ],
-  });
+    rows: JSON.stringify(
+      rows.map((r) => ({
+        device_id: r.deviceId,
+        protocol: r.protocol,
+        connection_request_url: r.connectionRequestUrl,
+        udp_connection_request_address: r.udpConnectionRequestAddress,
+        cwmp_version: r.cwmpVersion,
+        parameter_key: r.parameterKey,
+        periodic_inform_interval: r.periodicInformInterval,
+        last_inform_at: r.lastInformAt,
+      })),
+    ),
+  };
 }
