@@ -171,6 +171,19 @@ function listenOverflows(): number {
   }
 }
 
+/** The kernel's cap on a listen queue (net.core.somaxconn) against the storm's simultaneous connects. */
+function listenQueueNote(sockets: number): string {
+  let cap = Number.NaN;
+  try {
+    cap = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+  } catch {}
+  const backlog = AcsConfig.parse({}).backlog;
+  const queue = Number.isNaN(cap) ? backlog : Math.min(cap, backlog);
+  return queue >= sockets
+    ? `listen queue ${queue} (backlog ${backlog}, net.core.somaxconn ${cap}) ≥ ${sockets} sockets: no SYN is dropped for want of room`
+    : `LISTEN QUEUE ${queue} < ${sockets} sockets (net.core.somaxconn ${cap}): SYNs beyond it are dropped and retried 1, 3, 7, … s later, which measures the kernel's backoff more than the server (listen_overflows); raise it with sysctl -w net.core.somaxconn=65535`;
+}
+
 interface StormOptions {
   procs: number;
   sockets: number;
@@ -456,6 +469,7 @@ const bench: Benchmark = async (args) => {
         `maxSessions ${maxSessions}; a new session beyond it waits up to ${AcsConfig.parse({}).admissionWaitMs / 1000} s for room, then gets 503 with a ` +
         'Retry-After from its admission schedule (≥ 1 s), honoured as given by the simulator; ' +
         'PostgreSQL durable (fsync on), writes grouped (group commit: one flush in flight, at most 1000 sessions each).',
+      listenQueueNote(sockets),
       `warm-up: each server (ACS and bare alike) took a storm of ${warmup} other CPEs just before each measured storm, not counted.`,
       `simulator: ${sockets} sessions open at once over its ${procs} processes, sources 127.0.<proc>.1-8; ` +
         'a failed session (reset, timeout) retried per TR-069 §3.2.1.1 (5–10 s, doubling); ' +

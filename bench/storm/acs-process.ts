@@ -4,7 +4,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { SchemaRegistry } from '../../datamodel/registry.js';
 import { connect } from '../../db/client.js';
-import { AcsServer } from '../../executor/cwmp/acs.js';
+import { AcsConfig, AcsServer } from '../../executor/cwmp/acs.js';
 import { ACS_WRITES } from '../../executor/cwmp/service.js';
 import { NonceIssuer, parseDigestAuthorization, verifyDigest } from '../../executor/cwmp/digest.js';
 import { buildInformResponse, parseEnvelope } from '../../executor/cwmp/soap.js';
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
           .end(out);
       });
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', 4096, () => r()));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', AcsConfig.parse({}).backlog, () => r()));
     const a = server.address() as { port: number };
     url = `http://127.0.0.1:${a.port}/`;
     stats = () => ({ informs: served });

@@ -90,8 +90,12 @@ export const AcsConfig = z.object({
   staleSessionMs: z.number().int().positive().default(60_000),
   /** TLS: basic auth is only accepted when the server runs with TLS. */
   tls: z.object({ key: z.string(), cert: z.string() }).optional(),
-  /** TCP accept backlog: a storm's SYNs must queue, not be dropped into retransmission backoff. */
-  backlog: z.number().int().positive().default(4096),
+  /**
+   * TCP accept backlog: a storm's SYNs must queue, not be dropped into retransmission backoff (1, 3,
+   * 7, … s). Node accepts one connection per event-loop turn, so a busy ACS drains the queue slowly.
+   * The kernel caps it at net.core.somaxconn (4096 on many systems: raise it, see README).
+   */
+  backlog: z.number().int().positive().default(16_384),
   /** Entries in the credential and known-device caches (bounded: memory must not grow with the fleet). */
   cacheEntries: z.number().int().positive().default(20_000),
 });
