@@ -56,10 +56,15 @@ function child(file: string, args: string[], nodeFlagsOf = ''): ChildProcess {
   // STORM_PROF=<dir> writes a CPU profile of every child there (to see where the ACS spends its time).
   const prof = process.env.STORM_PROF ? `--cpu-prof --cpu-prof-dir=${process.env.STORM_PROF} ` : '';
   const cmd = `set -e; flags=$(bin/node-flags '${nodeFlagsOf}'); ulimit -n $(ulimit -Hn) 2>/dev/null || true; exec node ${prof}$flags --import tsx ${file} ${args.map((a) => `'${a}'`).join(' ')}`;
-  return spawn('bash', ['-c', cmd], {
+  const c = spawn('bash', ['-c', cmd], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     cwd: path.resolve(here, '..'),
   });
+  // Whatever happens, no child outlives the benchmark (and a child gone needs no such hook).
+  const kill = () => c.kill();
+  process.once('exit', kill);
+  c.once('exit', () => process.off('exit', kill));
+  return c;
 }
 
 function ask<T>(c: ChildProcess, msg: object | null, timeoutMs = 1_800_000): Promise<T> {
@@ -257,7 +262,6 @@ async function storm(url: string, count: number, prefix: string, o: StormOptions
 /** The same simulator against the bare protocol server: the machine's ceiling. */
 async function bareStorm(n: number, prefix: string, so: StormOptions) {
   const bare = child(path.join(here, 'storm', 'acs-process.ts'), ['bare', '', SECRET]);
-  process.once('exit', () => bare.kill());
   const ready = await ask<{ url: string }>(bare, null);
   await warmUp(ready.url, prefix, so);
   const before = await ask<ServerStats>(bare, { cmd: 'stats' });
@@ -294,8 +298,6 @@ async function acsStorm(
     ['acs', pgs.url, SECRET, String(maxSessions)],
     'executor',
   );
-  // Whatever happens below, the ACS process does not outlive the benchmark.
-  process.once('exit', () => acs.kill());
   const ready = await ask<{ url: string }>(acs, null);
   await warmUp(ready.url, prefix, so);
   const before = await ask<ServerStats>(acs, { cmd: 'stats' });

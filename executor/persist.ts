@@ -187,7 +187,6 @@ export class WriteBatcher {
       for (const e of j.events) events.push(e);
     }
     const parts: Part[] = [];
-    // Sorted by key, so concurrent flushes lock rows in the same order (no deadlocks between them).
     if (devices.size > 0) parts.push(...deviceParts([...devices.values()].sort((a, b) => cmp(a.id, b.id))));
     if (events.length > 0) parts.push(eventPart(events));
     if (values.size > 0)
