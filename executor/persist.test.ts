@@ -205,6 +205,22 @@ describe('WriteBatcher', () => {
     ]);
   });
 
+  it('writes a flush of one table alone (events, values or endpoints of known devices)', async () => {
+    const b = new WriteBatcher(h.db, { maxDelayMs: 1 });
+    const { devices, events, values } = job(1);
+    await b.write({ devices });
+    await b.write({ events });
+    await b.write({ values });
+    await b.write({ endpoints: [{ deviceId: devices![0]!.id, protocol: 'cwmp', cwmpVersion: '1.2' }] });
+    expect(b.stats).toMatchObject({ flushes: 4, jobs: 4, failures: 0 });
+    expect(await count('device_events')).toBe(1);
+    expect(await count('device_parameters')).toBe(1);
+    const ep = await h.pool.query(`SELECT cwmp_version FROM executor_endpoints WHERE device_id = $1`, [
+      devices![0]!.id,
+    ]);
+    expect(ep.rows).toEqual([{ cwmp_version: '1.2' }]);
+  });
+
   it('writes a flush as one statement whose rollup triggers see every table it wrote', async () => {
     const b = new WriteBatcher(h.db, { maxDelayMs: 50 });
     // Rows with and without tags go in the same flush as two inserts into devices.

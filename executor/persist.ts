@@ -197,10 +197,11 @@ export class WriteBatcher {
       parts.push(endpointPart([...endpoints.values()].sort((a, b) => cmp(a.deviceId, b.deviceId))));
     // One statement, so one round trip and atomic without BEGIN/COMMIT: each flush used to make six,
     // and in a storm every one of them waited for the busy event loop. Foreign keys are checked at
-    // the statement's end, when the devices it inserts are there.
+    // the statement's end, when the devices it inserts are there. The tail names $1's type, which a
+    // flush of events alone would otherwise leave undetermined.
     await this.pool.query({
       name: `persist-${parts.map((x) => x.key).join('+')}`,
-      text: `WITH ${parts.map((x, i) => `w${i} AS (${x.sql(`$${i + 2}::json`)})`).join(',\n')} SELECT 1`,
+      text: `WITH ${parts.map((x, i) => `w${i} AS (${x.sql(`$${i + 2}::json`)})`).join(',\n')} SELECT $1::timestamptz`,
       values: [new Date(), ...parts.map((x) => x.rows)],
     });
     this.stats.flushes += 1;
