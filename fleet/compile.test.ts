@@ -13,6 +13,7 @@ import {
   previewSelector,
   resolveDeviceSet,
   selectDevices,
+  selectorQuery,
 } from './resolve.js';
 import { parseSelector } from './selector.js';
 
@@ -467,6 +468,30 @@ describe('selector compiler against hand-written SQL', () => {
       count: want.length,
       sample: want.slice(0, 3),
     });
+  });
+
+  // Those indexes hold only rows with a typed value: the planner may use one only when it can prove
+  // the compiled comparison excludes null, which is what this asks (sequential scans off, so the
+  // table's small size does not decide).
+  it.each([
+    ['device_parameters_path_num_idx', { param: ch, op: 'between', from: 6, to: 11 }],
+    ['device_parameters_path_num_idx', { param: ch, op: 'in', values: [1, 11] }],
+    [
+      'device_parameters_path_time_idx',
+      { param: 'Device.Time.CurrentLocalTime', op: 'gte', value: '2026-06-01T10:00:00Z' },
+    ],
+    [
+      'device_parameters_path_version_idx',
+      { param: 'Device.DeviceInfo.SoftwareVersion', op: 'versionGte', value: '1.10' },
+    ],
+  ])('a parameter comparison can read %s', async (index, selector) => {
+    const q = selectorQuery(parseSelector(selector, { catalog }), { now: NOW, catalog });
+    const plan = await h.db.transaction(async (tx) => {
+      await tx.execute(sql`set local enable_seqscan = off`);
+      const r = await tx.execute<{ 'QUERY PLAN': string }>(sql`explain (format text) ${q}`);
+      return r.rows.map((x) => x['QUERY PLAN']).join('\n');
+    });
+    expect(plan).toContain(index);
   });
 
   it('all selects every device', async () => {

@@ -145,7 +145,6 @@ function cookieOf(req: http.IncomingMessage): string | null {
   return null;
 }
 
-/** TR-069 §3.4.4: DeviceId is OUI-ProductClass-SerialNumber, or OUI-SerialNumber without a product class. */
 /** Map TR-069 event codes to the fleet's device-event kinds (besides the `inform` row itself). */
 function eventKinds(codes: string[]): Array<'boot' | 'bootstrap' | 'value_change'> {
   const out: Array<'boot' | 'bootstrap' | 'value_change'> = [];
