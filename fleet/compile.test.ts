@@ -470,9 +470,9 @@ describe('selector compiler against hand-written SQL', () => {
     });
   });
 
-  // Those indexes hold only rows with a typed value: the planner may use one only when it can prove
-  // the compiled comparison excludes null, which is what this asks (sequential scans off, so the
-  // table's small size does not decide).
+  // device_parameters' number, time and version indexes hold only rows with such a value: the planner
+  // may use one only when it can prove the compiled comparison excludes null, which is what this asks
+  // (sequential scans off, so the table's small size does not decide).
   it.each([
     ['device_parameters_path_num_idx', { param: ch, op: 'between', from: 6, to: 11 }],
     ['device_parameters_path_num_idx', { param: ch, op: 'in', values: [1, 11] }],
