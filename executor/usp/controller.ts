@@ -122,12 +122,24 @@ interface Pending {
   sentAt: number;
   timeoutMs: number;
   retries: number;
+  /** Not sent after this instant (ms since the epoch): rejected instead. */
+  deadline?: number;
   /** Where it went first; a route learnt meanwhile wins on a resend. */
   route: { mtp: Mtp; address: string };
 }
 
 export class UspTimeoutError extends Error {
   override name = 'UspTimeoutError';
+}
+
+export interface RequestOptions {
+  timeoutMs?: number;
+  retries?: number;
+  /**
+   * The request is not sent, nor resent, after this instant, and fails at it: an operation whose
+   * task has expired must not reach the device later (after an MTP outage, say).
+   */
+  deadline?: Date;
 }
 
 /**
@@ -183,6 +195,7 @@ export class UspController {
         },
       });
     }
+    for (const mtp of this.opts.mtps) mtp.onStatus((up) => up && this.resendVia(mtp));
     await Promise.all(this.opts.mtps.map((m) => m.start()));
   }
 
@@ -271,7 +284,7 @@ export class UspController {
     agent: string,
     type: K,
     body: NonNullable<Request[K]>,
-    opts: { timeoutMs?: number; retries?: number } = {},
+    opts: RequestOptions = {},
   ): Promise<Response> {
     this.counter += 1;
     const msgId = `${type}-${this.counter}-${this.msgIdSuffix}`;
@@ -298,6 +311,7 @@ export class UspController {
         sentAt: Date.now(),
         timeoutMs,
         retries,
+        deadline: opts.deadline?.getTime(),
         route,
       };
       this.pending.set(msgId, p);
@@ -309,25 +323,57 @@ export class UspController {
   // benchmark sends thousands a second.
   private transmit(p: Pending): void {
     p.tries += 1;
+    this.send(p);
+  }
+
+  private send(p: Pending): void {
+    if (this.pastDeadline(p)) return;
     const r = this.routes.get(p.agent) ?? p.route;
     sendMsg(r.mtp, r.address, { to: p.agent, from: this.endpointId, msg: p.msg }).catch(this.sendFailed);
-    p.timer = setTimeout(this.expire, p.timeoutMs, p);
+    const wait = p.deadline === undefined ? p.timeoutMs : Math.min(p.timeoutMs, p.deadline - Date.now());
+    p.timer = setTimeout(this.expire, wait, p);
+  }
+
+  /**
+   * An MTP came back: what it could not carry goes out now (same msg_id, its try count unchanged)
+   * rather than after a full timeout.
+   */
+  private resendVia(mtp: Mtp): void {
+    for (const p of this.pending.values()) {
+      if ((this.routes.get(p.agent) ?? p.route).mtp !== mtp) continue;
+      clearTimeout(p.timer);
+      this.send(p);
+    }
+  }
+
+  /** Fails a request whose deadline came (a timer may fire a millisecond early by the wall clock). */
+  private pastDeadline(p: Pending): boolean {
+    if (p.deadline === undefined || Date.now() < p.deadline - 2) return false;
+    this.fail(p, new UspTimeoutError(`${p.type} to ${p.agent}: its deadline passed without a response`));
+    return true;
+  }
+
+  private fail(p: Pending, err: Error): void {
+    clearTimeout(p.timer);
+    this.pending.delete(p.msgId);
+    this.stats.timeouts += 1;
+    p.reject(err);
   }
 
   private readonly sendFailed = (err: Error): void => {
-    this.opts.log?.debug({ err: err.message }, 'usp send failed; retried on timeout');
+    this.opts.log?.debug({ err: err.message }, 'usp send failed; resent when the MTP is up or on timeout');
   };
 
   private readonly expire = (p: Pending): void => {
     if (this.pending.get(p.msgId) !== p) return;
+    if (this.pastDeadline(p)) return;
     if (p.tries <= p.retries) {
       this.stats.retries += 1;
       this.transmit(p);
       return;
     }
-    this.pending.delete(p.msgId);
-    this.stats.timeouts += 1;
-    p.reject(
+    this.fail(
+      p,
       new UspTimeoutError(`${p.type} to ${p.agent}: no response after ${p.tries} tries of ${p.timeoutMs} ms`),
     );
   };
@@ -356,8 +402,8 @@ export class UspController {
     return (await this.request(agent, 'get', { param_paths: paths })).get_resp as GetResp;
   }
 
-  async set(agent: string, req: SetReq): Promise<SetResp> {
-    return (await this.request(agent, 'set', req)).set_resp as SetResp;
+  async set(agent: string, req: SetReq, opts?: RequestOptions): Promise<SetResp> {
+    return (await this.request(agent, 'set', req, opts)).set_resp as SetResp;
   }
 
   async add(
@@ -382,14 +428,15 @@ export class UspController {
     command: string,
     commandKey: string,
     inputArgs: StringMap = {},
+    opts?: RequestOptions,
   ): Promise<OperateResp> {
     return (
-      await this.request(agent, 'operate', {
-        command,
-        command_key: commandKey,
-        send_resp: true,
-        input_args: inputArgs,
-      })
+      await this.request(
+        agent,
+        'operate',
+        { command, command_key: commandKey, send_resp: true, input_args: inputArgs },
+        opts,
+      )
     ).operate_resp as OperateResp;
   }
 

@@ -295,6 +295,8 @@ export function createUspExecutor(
   /** Runs one task; returns whether the device's next task may follow right away. */
   const run = async (t: QueuedTask, eid: string): Promise<'next' | 'stop'> => {
     const op: Operation = t.operation;
+    // What changes the device is not sent once the task has expired (a late write is a surprise).
+    const within = { deadline: t.deadline };
     const done = async (result: TaskResult) => {
       await completeTask(pool, t.id, result);
       return 'next' as const;
@@ -315,10 +317,14 @@ export function createUspExecutor(
               { param: v.path.slice(i + 1), value: v.value, required: true },
             ]);
           }
-          await controller.set(eid, {
-            allow_partial: false,
-            update_objs: [...byObj].map(([obj_path, param_settings]) => ({ obj_path, param_settings })),
-          });
+          await controller.set(
+            eid,
+            {
+              allow_partial: false,
+              update_objs: [...byObj].map(([obj_path, param_settings]) => ({ obj_path, param_settings })),
+            },
+            within,
+          );
           // Group-committed with other devices' writes; the task completes after the commit.
           await deps.batcher?.write({ values: lastValues(t.deviceId, op.values) });
           return done({ status: 0 });
@@ -360,6 +366,7 @@ export function createUspExecutor(
               `${FW}${staged.instance}.Activate()`,
               t.commandKey,
               activateArgs(t),
+              within,
             );
             return 'stop';
           }
@@ -371,15 +378,21 @@ export function createUspExecutor(
               message: 'device has no FirmwareImage table',
             });
           await parkTask(pool, t.id, { transfer: { startTime: new Date().toISOString() } });
-          const r = await controller.operate(eid, `${FW}${target.instance}.Download()`, t.commandKey, {
-            URL: op.url,
-            // Activated (and rebooted into) once verified; the task completes on the Boot! after it.
-            AutoActivate: 'true',
-            FileSize: String(op.fileSize),
-            ...(op.checksum ? { CheckSumAlgorithm: 'SHA-256', CheckSum: op.checksum } : {}),
-            ...(op.username ? { Username: op.username } : {}),
-            ...(op.password ? { Password: op.password } : {}),
-          });
+          const r = await controller.operate(
+            eid,
+            `${FW}${target.instance}.Download()`,
+            t.commandKey,
+            {
+              URL: op.url,
+              // Activated (and rebooted into) once verified; the task completes on the Boot! after it.
+              AutoActivate: 'true',
+              FileSize: String(op.fileSize),
+              ...(op.checksum ? { CheckSumAlgorithm: 'SHA-256', CheckSum: op.checksum } : {}),
+              ...(op.username ? { Username: op.username } : {}),
+              ...(op.password ? { Password: op.password } : {}),
+            },
+            within,
+          );
           const failure = r.operation_results[0]?.cmd_failure;
           if (failure) return fail({ reason: 'transfer', code: failure.err_code, message: failure.err_msg });
           return 'stop';
@@ -398,7 +411,13 @@ export function createUspExecutor(
           }
           if (bank.active) return done({ alreadyApplied: true, transfer: { version: op.version } });
           await parkTask(pool, t.id, {});
-          await controller.operate(eid, `${FW}${bank.instance}.Activate()`, t.commandKey, activateArgs(t));
+          await controller.operate(
+            eid,
+            `${FW}${bank.instance}.Activate()`,
+            t.commandKey,
+            activateArgs(t),
+            within,
+          );
           return 'stop';
         }
         case 'reboot':
@@ -408,6 +427,8 @@ export function createUspExecutor(
             eid,
             op.kind === 'reboot' ? 'Device.Reboot()' : 'Device.FactoryReset()',
             t.commandKey,
+            {},
+            within,
           );
           return 'stop';
         }

@@ -57,7 +57,8 @@ export async function startUspRolloutFleet(opts: {
     log,
   });
   const fleets: Array<Awaited<ReturnType<typeof startUspFleet>>> = [];
-  const counts = new Map<string, number>();
+  /** Download() requests that reached each device, by msg_id (a resend of one request is not a second). */
+  const downloads = new Map<string, Set<string>>();
   let total = 0;
   for (const g of opts.groups) {
     const f = await startUspFleet({
@@ -82,8 +83,8 @@ export async function startUspRolloutFleet(opts: {
         a.handle = (ctx) => {
           const op = ctx.msg.body.request?.operate as Operate | undefined;
           if (op?.command.endsWith('.Download()') && a.isOnline()) {
-            const id = a.device.id;
-            counts.set(id, (counts.get(id) ?? 0) + 1);
+            const seen = downloads.get(a.device.id) ?? new Set<string>();
+            downloads.set(a.device.id, seen.add(ctx.msg.header.msg_id));
           }
           handle(ctx);
         };
@@ -108,7 +109,7 @@ export async function startUspRolloutFleet(opts: {
   return {
     name: 'usp',
     executor: runtime.executor,
-    downloads: () => counts,
+    downloads: () => new Map([...downloads].map(([id, msgs]) => [id, msgs.size])),
     catalogue: () =>
       opts.images.map((i) => {
         const m = modelByKey(i.model);

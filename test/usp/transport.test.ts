@@ -149,6 +149,51 @@ describe('outages lose no result', () => {
     }
   }, 60_000);
 
+  it('a request waiting out an outage is resent when the broker is back, unless its deadline passed: that one never reaches the agent', async () => {
+    const own = mkdtempSync(path.join(os.tmpdir(), 'usp-broker-'));
+    const b = await startMosquitto({ dir: own, port: await freePort() });
+    const c = await mqttController({ url: b.url });
+    const host = await mqttAgents({ url: b.url, controllerId: c.endpointId, devices: [device('LATE0001')] });
+    try {
+      const [eid, agent] = [...host.agents][0]!;
+      const reached: string[] = [];
+      const handle = agent.handle.bind(agent);
+      agent.handle = (ctx) => {
+        const key = ctx.msg.body.request?.operate?.command_key;
+        if (key) reached.push(key);
+        handle(ctx);
+      };
+      host.powerOnAll();
+      await until('onboarding', () => c.controller.isOnboarded(eid));
+      await b.stop();
+      await until('both ends see the outage', () => !c.mtp.isUp() && !host.mtp.isUp(), 5_000);
+
+      const download = (key: string, deadline: Date) =>
+        c.controller.operate(
+          eid,
+          'Device.DeviceInfo.FirmwareImage.2.Download()',
+          key,
+          { URL: 'http://x/img' },
+          // A timeout longer than this test: only the resend on reconnect can answer in time.
+          { timeoutMs: 120_000, deadline },
+        );
+      const late = download('late', new Date(Date.now() + 500));
+      const inTime = download('in-time', new Date(Date.now() + 60_000));
+      await expect(late).rejects.toThrow(/deadline passed/);
+      await b.restart();
+      const r = await inTime;
+      expect(r.operation_results[0]?.req_obj_path).toMatch(/^Device\.LocalAgent\.Request\.\d+\.$/);
+      // Anything still queued below the USP layer would arrive with the reconnect.
+      await new Promise((r2) => setTimeout(r2, 1_000));
+      expect(reached).toEqual(['in-time']);
+    } finally {
+      await host.stop();
+      await c.controller.stop();
+      await b.stop();
+      rmSync(own, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('a Notify whose events cannot be stored is not acknowledged; the retry is stored exactly once', async () => {
     const c = await mqttController({ onboarding: false });
     const host = await mqttAgents({

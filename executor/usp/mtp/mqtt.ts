@@ -206,6 +206,7 @@ export class MqttMtp implements Mtp {
         );
       });
       client.on('close', () => {
+        this.dropInFlight(client);
         this.setUp(false);
         if (this.stopped) return;
         this.attempt += 1;
@@ -277,9 +278,20 @@ export class MqttMtp implements Mtp {
     for (const h of this.statusHandlers) h(up);
   }
 
+  /**
+   * QoS 1 publishes not yet acknowledged when the connection drops fail instead of waiting in
+   * mqtt.js's store for the next connection: a request resent after its sender gave up (a Download()
+   * whose task expired during a broker outage) would be carried out late.
+   */
+  private dropInFlight(client: MqttClient): void {
+    for (const id of Object.keys(client.outgoing)) client.removeOutgoingMessage(Number(id));
+  }
+
   send(address: string, bytes: Uint8Array, opts?: SendOptions): Promise<void> {
     const client = this.client;
     if (!client) return Promise.reject(new Error(`${this.describe}: not started`));
+    // Not handed to mqtt.js's offline queue (see dropInFlight); the USP layer resends.
+    if (!this.up) return Promise.reject(new Error(`${this.describe}: not connected`));
     const v5 = this.opts.protocolVersion === 5;
     const from = opts?.from ?? this.opts.endpointId;
     const replyTopic =

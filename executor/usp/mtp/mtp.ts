@@ -35,7 +35,11 @@ export interface Mtp {
   /** Called each time the MTP (re)connects, and with false when it drops. */
   onStatus(handler: (up: boolean) => void): void;
   start(): Promise<void>;
-  /** Sends a Record; resolves once the MTP accepted it (MQTT PUBACK, WebSocket write). */
+  /**
+   * Sends a Record; resolves once the MTP accepted it (MQTT PUBACK, WebSocket write). Rejects at once
+   * while the MTP is down: nothing is queued below the USP layer, whose own resends (same msg_id)
+   * stop when the sender gives up; a Record delivered after that would act too late.
+   */
   send(address: string, bytes: Uint8Array, opts?: SendOptions): Promise<void>;
   isUp(): boolean;
   stop(): Promise<void>;
