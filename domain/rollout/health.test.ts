@@ -65,6 +65,17 @@ describe('judgeInformRate', () => {
     expect(j.samples.every((s) => s.healthy)).toBe(true);
   });
 
+  it('no look-back but an inventory: an outage filling most of the judged span is judged against what the inventory expects', () => {
+    const counts = [0, 0, 0, 60, 60, 0, 0, 0, 0, 0, 0, 60, 60];
+    const alone = judgeInformRate(counts, { ...base, windowSteps: 2, judgeFrom: 0 });
+    expect(alone.baselineFrom).toBe('judged-span');
+    expect(alone.samples.every((s) => s.healthy)).toBe(true); // the outage hid in its own median
+    const j = judgeInformRate(counts, { ...base, windowSteps: 2, judgeFrom: 0, expectedPerWindow: 100 });
+    expect(j.baselineFrom).toBe('inventory');
+    expect(j.baseline).toBe(100);
+    expect(j.samples.filter((s) => !s.healthy).map((s) => s.at / 15_000)).toEqual([5, 6, 7, 8, 9, 10]);
+  });
+
   it('a small or idle fleet says nothing (healthy)', () => {
     const counts = Array.from({ length: 100 }, (_, i) => (i % 7 === 0 ? 3 : 0));
     const j = judgeInformRate(counts, { ...base, windowSteps: 2, judgeFrom: 80 });

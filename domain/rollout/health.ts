@@ -29,7 +29,8 @@ export interface InformRateParams {
   /**
    * Informs per window the inventory expects (each recently heard device contributes window ÷ its
    * periodic interval, at most 1). Caps the baseline: a look-back dominated by a storm (the fleet
-   * starting, power coming back) would otherwise make ordinary traffic read as an outage.
+   * starting, power coming back) would otherwise make ordinary traffic read as an outage. It is the
+   * baseline when the look-back holds no whole window (a fleet younger than that).
    */
   expectedPerWindow?: number;
   outageShare?: number;
@@ -72,8 +73,9 @@ export function judgeInformRate(counts: readonly number[], p: InformRateParams):
       if (j - k + 1 >= first) sums[j] = run;
     }
   }
-  // Baseline: windows wholly inside the look-back; when the fleet is younger than one window
-  // there, the judged span's own windows (the old behaviour, better than nothing).
+  // Baseline: windows wholly inside the look-back, capped by what the inventory expects. When the
+  // fleet is younger than one window there, the inventory's expectation; without one, the judged
+  // span's own windows (whose median an outage filling half of it drags to nothing).
   const back: number[] = [];
   const span: number[] = [];
   for (let j = 0; j < n; j++) {
@@ -82,17 +84,17 @@ export function judgeInformRate(counts: readonly number[], p: InformRateParams):
     if (j < p.judgeFrom) back.push(s);
     else span.push(s);
   }
-  const observed = median(back.length > 0 ? back : span);
   const expected = p.expectedPerWindow ?? 0;
-  const capped = expected > 0 && expected < observed;
-  const baselineFrom = capped
+  const observed = median(back.length > 0 ? back : span);
+  const fromInventory = expected > 0 && (back.length === 0 || expected < observed);
+  const baselineFrom = fromInventory
     ? 'inventory'
     : back.length > 0
       ? 'look-back'
       : span.length > 0
         ? 'judged-span'
         : 'none';
-  const baseline = capped ? expected : observed;
+  const baseline = fromInventory ? expected : observed;
   const meaningful = baseline >= p.minBaselinePerWindow;
   const low = (j: number) => meaningful && sums[j] !== undefined && sums[j]! < share * baseline;
   const samples: HealthSample[] = [];
