@@ -26,8 +26,10 @@ beforeAll(async () => {
           { serialPrefix: 'UACT', count: ACTIVE, models: ['hgw500', 'ontx1'], periodicIntervalS: 10 },
           { serialPrefix: 'UBG', count: FLEET - ACTIVE, models: ['hgw500', 'ontx1'], periodicIntervalS: 30 },
         ],
-        // The bad image bricks a quarter of the HGW-500s that install it.
-        outcomes: { 'hgw500@3.0.0': { success: 0.75, brick: 0.25 } },
+        // The bad image bricks two in five HGW-500s that install it (as in the CWMP e2e). At a quarter,
+        // the first two waves' 60 devices held too few bricks for the gate to blame the image at 95 %
+        // confidence in about one run in ten, and the last wave went out.
+        outcomes: { 'hgw500@3.0.0': { success: 0.6, brick: 0.4 } },
         images: [
           { model: 'hgw500', version: '2.1.0', from: [] },
           { model: 'hgw500', version: '2.2.0', from: ['2.1.0'] },
