@@ -284,19 +284,25 @@ export function createUspExecutor(
     return banks.sort((a, b) => a.instance - b.instance);
   };
 
-  /** Activate() at once, within the task's deadline (TR-181 TimeWindow.{i}). */
-  const activateArgs = (t: QueuedTask) => ({
-    'TimeWindow.1.Start': '0',
-    'TimeWindow.1.End': String(Math.max(60, Math.floor((t.deadline.getTime() - Date.now()) / 1000))),
-    'TimeWindow.1.Mode': 'AnyTime',
-    'TimeWindow.1.MaxRetries': '1',
-  });
-
   /** Runs one task; returns whether the device's next task may follow right away. */
   const run = async (t: QueuedTask, eid: string): Promise<'next' | 'stop'> => {
     const op: Operation = t.operation;
     // What changes the device is not sent once the task has expired (a late write is a surprise).
     const within = { deadline: t.deadline };
+    /** Activate() of a bank at once, within the task's deadline (TR-181 TimeWindow.{i}). */
+    const activate = (instance: number) =>
+      controller.operate(
+        eid,
+        `${FW}${instance}.Activate()`,
+        t.commandKey,
+        {
+          'TimeWindow.1.Start': '0',
+          'TimeWindow.1.End': String(Math.max(60, Math.floor((t.deadline.getTime() - Date.now()) / 1000))),
+          'TimeWindow.1.Mode': 'AnyTime',
+          'TimeWindow.1.MaxRetries': '1',
+        },
+        within,
+      );
     const done = async (result: TaskResult) => {
       await completeTask(pool, t.id, result);
       return 'next' as const;
@@ -361,13 +367,7 @@ export function createUspExecutor(
           if (staged) {
             // Already in the other bank (an earlier attempt's transfer): activate it, no second transfer.
             await parkTask(pool, t.id, { transfer: { startTime: new Date().toISOString() } });
-            await controller.operate(
-              eid,
-              `${FW}${staged.instance}.Activate()`,
-              t.commandKey,
-              activateArgs(t),
-              within,
-            );
+            await activate(staged.instance);
             return 'stop';
           }
           const target = banks.find((b) => !b.active) ?? banks[0];
@@ -411,13 +411,7 @@ export function createUspExecutor(
           }
           if (bank.active) return done({ alreadyApplied: true, transfer: { version: op.version } });
           await parkTask(pool, t.id, {});
-          await controller.operate(
-            eid,
-            `${FW}${bank.instance}.Activate()`,
-            t.commandKey,
-            activateArgs(t),
-            within,
-          );
+          await activate(bank.instance);
           return 'stop';
         }
         case 'reboot':
