@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { type SQL, sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -269,6 +270,44 @@ describe('parameter_sums rollup', () => {
         { n: 1, s: 8 },
       ]);
     } finally {
+      await t.drop();
+    }
+  });
+
+  it('reads the devices of moved values by key, even with a plan made while devices was empty', async () => {
+    // A storm of new CPEs: the session's plan of the trigger's statement is made on an empty fleet
+    // and kept while the fleet grows; auto_explain (as notices to this client) shows what it read.
+    const t = await createTestDatabase();
+    const c = new pg.Client({ connectionString: t.url });
+    const plans: string[] = [];
+    c.on('notice', (n) => plans.push(n.message ?? ''));
+    try {
+      await c.connect();
+      await c.query(`LOAD 'auto_explain'`);
+      await c.query(`SET plan_cache_mode = force_generic_plan`);
+      const insert = (ids: number[]) =>
+        c.query(
+          `WITH d AS (INSERT INTO devices (id, oui, serial_number, protocol)
+             SELECT 'G' || i, 'AA', 'G' || i, 'cwmp' FROM unnest($1::int[]) i RETURNING id)
+           INSERT INTO device_parameters (device_id, path, type, value, value_num)
+             SELECT id, $2, 'unsignedInt', '300', 300 FROM d`,
+          [ids, 'Device.ManagementServer.PeriodicInformInterval'],
+        );
+      await insert([0]);
+      await c.query(`INSERT INTO devices (id, oui, serial_number, protocol)
+        SELECT 'F' || i, 'AA', 'F' || i, 'cwmp' FROM generate_series(1, 20000) i`);
+      await c.query(`SET auto_explain.log_min_duration = 0`);
+      await c.query(`SET auto_explain.log_nested_statements = on`);
+      await c.query(`SET auto_explain.log_level = notice`);
+      await insert(range(1, 101));
+      const sums = plans.filter((p) => p.includes('Insert on parameter_sums'));
+      expect(sums).toHaveLength(1);
+      expect(sums[0]).toMatch(/Index Scan using devices_pkey on devices/);
+      expect(sums[0]).not.toMatch(/Seq Scan on devices/);
+      const r = await c.query(`SELECT sum(n)::int n, sum(s)::int s FROM parameter_sums`);
+      expect(r.rows).toEqual([{ n: 101, s: 30300 }]);
+    } finally {
+      await c.end();
       await t.drop();
     }
   });
