@@ -3,12 +3,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { MqttMtp } from '../../executor/usp/mtp/mqtt.js';
 import { WsServerMtp } from '../../executor/usp/mtp/websocket.js';
 import { type MqttBroker, startMosquitto } from '../../platform/mqtt.js';
 import { freePort } from '../../platform/process.js';
 import { imageBytes, modelByKey } from '../../sim/models.js';
 import { wsAgentHost } from '../../sim/usp/host.js';
-import { device, FAST, mqttAgents, mqttController, until } from './harness.js';
+import { device, FAST, mqttAgents, mqttController, uniq, until } from './harness.js';
 
 describe('MQTT 3.1.1: reply-to carried in the topic name', () => {
   it('onboards, reads and writes with both ends on 3.1.1', async () => {
@@ -209,6 +210,62 @@ describe('outages lose no result', () => {
       for (const s of links) s.destroy();
     }
   }, 60_000);
+
+  it('a connection dropped between CONNACK and SUBACK is not a refused subscription: the MTP reconnects and subscribes', async () => {
+    // A relay that cuts the first connection as the client's SUBSCRIBE comes (MQTT packet type 8; the
+    // client sends it only after the CONNACK, so it starts a write of its own).
+    const broker = new URL(inject('mqttUrl'));
+    const links = new Set<net.Socket>();
+    let cuts = 0;
+    const relay = net.createServer((down) => {
+      const up = net.connect(Number(broker.port), broker.hostname);
+      for (const s of [down, up]) {
+        links.add(s);
+        s.on('error', () => {}).on('close', () => links.delete(s));
+      }
+      down.on('data', (b: Buffer) => {
+        if (cuts === 0 && b[0]! >> 4 === 8) {
+          cuts += 1;
+          down.destroy();
+          up.destroy();
+        } else up.write(b);
+      });
+      up.pipe(down);
+    });
+    const relayPort = await freePort();
+    await new Promise<void>((r) => relay.listen(relayPort, '127.0.0.1', () => r()));
+    const id = uniq('proto::suback');
+    const mtp = new MqttMtp({
+      url: `mqtt://127.0.0.1:${relayPort}`,
+      protocolVersion: 5,
+      endpointId: id,
+      subscriptions: [`t/${id}`],
+      replyTopic: `t/${id}`,
+      backoff: FAST,
+    });
+    const peer = new MqttMtp({
+      url: inject('mqttUrl'),
+      protocolVersion: 5,
+      endpointId: `${id}-peer`,
+      subscriptions: [`t/${id}-peer`],
+      replyTopic: `t/${id}-peer`,
+      backoff: FAST,
+    });
+    const got: number[] = [];
+    mtp.onRecord((r) => got.push(r.bytes[0]!));
+    try {
+      await Promise.all([mtp.start(), peer.start()]);
+      expect(cuts).toBe(1);
+      expect(mtp.isUp()).toBe(true);
+      await peer.send(`t/${id}`, new Uint8Array([42]));
+      await until('the record arrives over the second connection', () => got.length === 1);
+      expect(got).toEqual([42]);
+    } finally {
+      await Promise.all([mtp.stop(), peer.stop()]);
+      relay.close();
+      for (const s of links) s.destroy();
+    }
+  });
 
   it('a Notify whose events cannot be stored is not acknowledged; the retry is stored exactly once', async () => {
     const c = await mqttController({ onboarding: false });

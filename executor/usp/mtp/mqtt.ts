@@ -189,6 +189,9 @@ export class MqttMtp implements Mtp {
           filters.map((f) => (f.endsWith('#') ? f : `${f}/#`)),
           { qos: this.qos },
           (err, granted) => {
+            // The connection dropped before the SUBACK (mqtt.js fails the SUBSCRIBE as its stream
+            // closes, before it marks itself disconnected): not a refusal; the reconnect subscribes again.
+            if (err && (client.stream.destroyed || !client.connected)) return;
             // R-MQTT.17: without at least one subscription nothing may be published.
             const ok = !err && (granted ?? []).some((g) => g.qos < 128);
             if (!ok) {
