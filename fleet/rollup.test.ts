@@ -274,9 +274,9 @@ describe('parameter_sums rollup', () => {
     }
   });
 
-  it('reads the devices of moved values by key, even with a plan made while devices was empty', async () => {
-    // A storm of new CPEs: the session's plan of the trigger's statement is made on an empty fleet
-    // and kept while the fleet grows; auto_explain (as notices to this client) shows what it read.
+  it('reads devices and values by key, with the trigger plans made while the fleet was one device', async () => {
+    // A storm of new CPEs: a session's plans of the trigger statements are made on an empty fleet
+    // and kept while the fleet grows; auto_explain (as notices to this client) shows what they read.
     const t = await createTestDatabase();
     const c = new pg.Client({ connectionString: t.url });
     const plans: string[] = [];
@@ -294,6 +294,8 @@ describe('parameter_sums rollup', () => {
           [ids, 'Device.ManagementServer.PeriodicInformInterval'],
         );
       await insert([0]);
+      // A device moved while the fleet is one device: the session's plan of the move is made then.
+      await c.query(`UPDATE devices SET software_version = '1.0' WHERE id = 'G0'`);
       await c.query(`INSERT INTO devices (id, oui, serial_number, protocol)
         SELECT 'F' || i, 'AA', 'F' || i, 'cwmp' FROM generate_series(1, 20000) i`);
       await c.query(`SET auto_explain.log_min_duration = 0`);
@@ -306,6 +308,22 @@ describe('parameter_sums rollup', () => {
       expect(sums[0]).not.toMatch(/Seq Scan on devices/);
       const r = await c.query(`SELECT sum(n)::int n, sum(s)::int s FROM parameter_sums`);
       expect(r.rows).toEqual([{ n: 101, s: 30300 }]);
+
+      // A firmware wave: devices whose counted columns change take their values along, read by key.
+      plans.length = 0;
+      await c.query(`INSERT INTO device_parameters (device_id, path, type, value, value_num)
+        SELECT 'F' || i, 'Device.DeviceInfo.UpTime', 'unsignedInt', '1', 1 FROM generate_series(1, 20000) i`);
+      await c.query(`UPDATE devices SET software_version = '2.0' WHERE id IN ('G1', 'G2', 'G3')`);
+      const moves = plans.filter((p) => p.includes('WITH moved AS'));
+      expect(moves).toHaveLength(1);
+      expect(moves[0]).not.toMatch(/Seq Scan on device_parameters/);
+      const v = await c.query(`SELECT software_version v, sum(n)::int n FROM parameter_sums
+        WHERE path LIKE '%Interval' GROUP BY 1 HAVING sum(n) <> 0 ORDER BY 1`);
+      expect(v.rows).toEqual([
+        { v: '1.0', n: 1 },
+        { v: '2.0', n: 3 },
+        { v: null, n: 97 },
+      ]);
     } finally {
       await c.end();
       await t.drop();
