@@ -11,6 +11,40 @@ import { imageBytes, modelByKey } from '../../sim/models.js';
 import { wsAgentHost } from '../../sim/usp/host.js';
 import { device, FAST, mqttAgents, mqttController, uniq, until } from './harness.js';
 
+/**
+ * A TCP relay to the test broker that can be cut (its listener closed, its links dropped) and opened
+ * again on the same port. `pass` sees each chunk from the client; false drops the link instead.
+ */
+async function brokerRelay(pass: (chunk: Buffer) => boolean = () => true) {
+  const broker = new URL(inject('mqttUrl'));
+  const links = new Set<net.Socket>();
+  const server = net.createServer((down) => {
+    const up = net.connect(Number(broker.port), broker.hostname);
+    for (const s of [down, up]) {
+      links.add(s);
+      s.on('error', () => {}).on('close', () => links.delete(s));
+    }
+    down.on('data', (chunk: Buffer) => {
+      if (pass(chunk)) up.write(chunk);
+      else for (const s of [down, up]) s.destroy();
+    });
+    up.pipe(down);
+  });
+  const port = await freePort();
+  const listen = () => new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+  await listen();
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    listen,
+    cut: () =>
+      new Promise<void>((r) => {
+        if (!server.listening) r();
+        else server.close(() => r());
+        for (const s of links) s.destroy();
+      }),
+  };
+}
+
 describe('MQTT 3.1.1: reply-to carried in the topic name', () => {
   it('onboards, reads and writes with both ends on 3.1.1', async () => {
     const c = await mqttController({ protocolVersion: 4 });
@@ -153,20 +187,8 @@ describe('outages lose no result', () => {
 
   it('a request waiting out a cut of the controller link is resent on reconnect, unless its deadline passed: that one never reaches the agent', async () => {
     // The controller reaches the broker through a TCP relay that can be cut; the agent stays connected.
-    const broker = new URL(inject('mqttUrl'));
-    const links = new Set<net.Socket>();
-    const relay = net.createServer((down) => {
-      const up = net.connect(Number(broker.port), broker.hostname);
-      for (const s of [down, up]) {
-        links.add(s);
-        s.on('error', () => {}).on('close', () => links.delete(s));
-      }
-      down.pipe(up).pipe(down);
-    });
-    const relayPort = await freePort();
-    const listen = () => new Promise<void>((r) => relay.listen(relayPort, '127.0.0.1', () => r()));
-    await listen();
-    const c = await mqttController({ url: `mqtt://127.0.0.1:${relayPort}` });
+    const relay = await brokerRelay();
+    const c = await mqttController({ url: relay.url });
     const host = await mqttAgents({ controllerId: c.endpointId, devices: [device('LATE0001')] });
     try {
       const [eid, agent] = [...host.agents][0]!;
@@ -179,10 +201,7 @@ describe('outages lose no result', () => {
       };
       host.powerOnAll();
       await until('onboarding', () => c.controller.isOnboarded(eid));
-      await new Promise<void>((r) => {
-        relay.close(() => r());
-        for (const s of links) s.destroy();
-      });
+      await relay.cut();
       await until('the controller sees the outage', () => !c.mtp.isUp(), 5_000);
 
       const download = (key: string, deadline: Date) =>
@@ -197,7 +216,7 @@ describe('outages lose no result', () => {
       const late = download('late', new Date(Date.now() + 500));
       const inTime = download('in-time', new Date(Date.now() + 60_000));
       await expect(late).rejects.toThrow(/deadline passed/);
-      await listen();
+      await relay.listen();
       const r = await inTime;
       expect(r.operation_results[0]?.req_obj_path).toMatch(/^Device\.LocalAgent\.Request\.\d+\.$/);
       // Anything still queued below the USP layer arrives with the reconnect.
@@ -206,37 +225,22 @@ describe('outages lose no result', () => {
     } finally {
       await host.stop();
       await c.controller.stop();
-      relay.close();
-      for (const s of links) s.destroy();
+      await relay.cut();
     }
   }, 60_000);
 
   it('a connection dropped between CONNACK and SUBACK is not a refused subscription: the MTP reconnects and subscribes', async () => {
-    // A relay that cuts the first connection as the client's SUBSCRIBE comes (MQTT packet type 8; the
-    // client sends it only after the CONNACK, so it starts a write of its own).
-    const broker = new URL(inject('mqttUrl'));
-    const links = new Set<net.Socket>();
+    // The first connection is cut as the client's SUBSCRIBE comes (MQTT packet type 8; the client
+    // sends it only after the CONNACK, so it starts a write of its own).
     let cuts = 0;
-    const relay = net.createServer((down) => {
-      const up = net.connect(Number(broker.port), broker.hostname);
-      for (const s of [down, up]) {
-        links.add(s);
-        s.on('error', () => {}).on('close', () => links.delete(s));
-      }
-      down.on('data', (b: Buffer) => {
-        if (cuts === 0 && b[0]! >> 4 === 8) {
-          cuts += 1;
-          down.destroy();
-          up.destroy();
-        } else up.write(b);
-      });
-      up.pipe(down);
+    const relay = await brokerRelay((chunk) => {
+      if (cuts > 0 || chunk[0]! >> 4 !== 8) return true;
+      cuts += 1;
+      return false;
     });
-    const relayPort = await freePort();
-    await new Promise<void>((r) => relay.listen(relayPort, '127.0.0.1', () => r()));
     const id = uniq('proto::suback');
     const mtp = new MqttMtp({
-      url: `mqtt://127.0.0.1:${relayPort}`,
+      url: relay.url,
       protocolVersion: 5,
       endpointId: id,
       subscriptions: [`t/${id}`],
@@ -262,8 +266,7 @@ describe('outages lose no result', () => {
       expect(got).toEqual([42]);
     } finally {
       await Promise.all([mtp.stop(), peer.stop()]);
-      relay.close();
-      for (const s of links) s.destroy();
+      await relay.cut();
     }
   });
 
