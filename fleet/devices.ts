@@ -56,11 +56,15 @@ export async function upsertDevices(db: DbOrTx, input: readonly DeviceUpsert[]):
     byId.set(parsed.data.id, parsed.data);
   });
   const now = new Date();
-  const rows = [...byId.values()].map((d) => ({
-    ...d,
-    softwareVersionKey: d.softwareVersion === undefined ? undefined : versionKey(d.softwareVersion),
-    updatedAt: now,
-  }));
+  // In key order, as every writer of devices locks its rows, so that concurrent writers (and the
+  // rollup triggers' FOR SHARE) never wait on each other in a cycle.
+  const rows = [...byId.values()]
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map((d) => ({
+      ...d,
+      softwareVersionKey: d.softwareVersion === undefined ? undefined : versionKey(d.softwareVersion),
+      updatedAt: now,
+    }));
   // Columns with a default cannot signal "not given" through excluded.*, so rows are grouped by which
   // of them they carry and each group updates only those.
   const groups = new Map<string, typeof rows>();

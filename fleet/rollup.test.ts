@@ -235,9 +235,12 @@ describe('parameter_sums rollup', () => {
         sql`, `,
       );
       const version = VERSIONS[round] as string;
+      // As the product's writers do (upsertDevices, the USP inventory projection, topology import):
+      // device rows locked in key order, like the rollup trigger's FOR SHARE.
       const upgrade = h.db.transaction(async (tx) => {
         await tx.execute(sql`update devices set software_version = ${version},
-          software_version_key = ${versionKey(version)} where id in (${idList})`);
+          software_version_key = ${versionKey(version)}
+          where id in (select id from devices where id in (${idList}) order by id for no key update)`);
         await tx.execute(sql`select pg_sleep(0.05)`);
       });
       const write = h.db.transaction(async (tx) => {

@@ -277,6 +277,13 @@ export async function importTopology(
           ),
           sql`, `,
         );
+        // Rows locked in key order first, as every writer of devices does (no lock cycles with them).
+        await tx.execute(
+          sql`select 1 from devices where id in (${sql.join(
+            batch.map(({ row: r }) => sql`${r.deviceId}`),
+            sql`, `,
+          )}) order by id for no key update`,
+        );
         const upd = await tx.execute(sql`
           update devices d set region = v.region, site = v.site, olt = v.olt, pon_port = v.pon_port, bng = v.bng,
             service_tier = v.service_tier, time_zone = v.time_zone, topology_updated_at = ${now}::timestamptz,

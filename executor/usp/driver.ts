@@ -131,11 +131,14 @@ export function inventoryProjection(
     const versions = ids.map((id) => batch.get(id) ?? null);
     pool
       .query(
-        `UPDATE devices d SET
+        // Rows locked in key order first, as every writer of devices does (no lock cycles with them).
+        `WITH locked AS (SELECT id FROM devices WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE)
+         UPDATE devices d SET
            software_version = COALESCE(u.v, d.software_version),
            software_version_key = CASE WHEN u.v IS NULL THEN d.software_version_key ELSE u.k END,
            last_contact_at = now(), updated_at = now()
-         FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, v, k) WHERE d.id = u.id`,
+         FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, v, k)
+         WHERE d.id = u.id AND d.id IN (SELECT id FROM locked)`,
         [ids, versions, versions.map((v) => (v === null ? null : versionKey(v)))],
       )
       .catch((err: Error) => opts.log?.warn({ err: err.message }, 'usp inventory projection failed'));
