@@ -56,8 +56,7 @@ export async function upsertDevices(db: DbOrTx, input: readonly DeviceUpsert[]):
     byId.set(parsed.data.id, parsed.data);
   });
   const now = new Date();
-  // In key order, as every writer of devices locks its rows, so that concurrent writers (and the
-  // rollup triggers' FOR SHARE) never wait on each other in a cycle.
+  // In key order: the order every writer of devices locks its rows in (db/schema/fleet.ts).
   const rows = [...byId.values()]
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .map((d) => ({

@@ -235,8 +235,7 @@ describe('parameter_sums rollup', () => {
         sql`, `,
       );
       const version = VERSIONS[round] as string;
-      // As the product's writers do (upsertDevices, the USP inventory projection, topology import):
-      // device rows locked in key order, like the rollup trigger's FOR SHARE.
+      // Device rows locked in key order, as every writer of devices does (db/schema/fleet.ts).
       const upgrade = h.db.transaction(async (tx) => {
         await tx.execute(sql`update devices set software_version = ${version},
           software_version_key = ${versionKey(version)}

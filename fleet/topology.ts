@@ -253,7 +253,8 @@ export async function importTopology(
   class Rollback extends Error {}
   try {
     await db.transaction(async (tx) => {
-      const ids = parsed.rows.map((r) => r.row.deviceId);
+      // Locked in key order across all chunks, as every writer of devices locks (db/schema/fleet.ts).
+      const ids = parsed.rows.map((r) => r.row.deviceId).sort();
       const known = new Set<string>();
       for (const batch of chunks(ids, 10_000)) {
         const r = await tx.execute<{ id: string }>(
@@ -276,13 +277,6 @@ export async function importTopology(
               sql`(${r.deviceId}, ${r.region}, ${r.site ?? null}, ${r.olt ?? null}, ${r.ponPort ?? null}, ${r.bng ?? null}, ${r.serviceTier ?? null}, ${r.timeZone ?? null})`,
           ),
           sql`, `,
-        );
-        // Rows locked in key order first, as every writer of devices does (no lock cycles with them).
-        await tx.execute(
-          sql`select 1 from devices where id in (${sql.join(
-            batch.map(({ row: r }) => sql`${r.deviceId}`),
-            sql`, `,
-          )}) order by id for no key update`,
         );
         const upd = await tx.execute(sql`
           update devices d set region = v.region, site = v.site, olt = v.olt, pon_port = v.pon_port, bng = v.bng,

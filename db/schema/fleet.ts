@@ -27,6 +27,8 @@ export const textC = customType<{ data: string }>({
  * Inventory: one row per CPE. Topology (from the operator's OSS) lives on the same row because nearly
  * every selector mixes inventory and topology; a join over a million rows per selector would cost more
  * than the few nullable columns.
+ * Every writer locks the rows it changes in key order (id), as the rollup triggers' FOR SHARE does:
+ * writers that lock in another order can deadlock with an inform batch.
  */
 export const devices = pgTable(
   'devices',

@@ -131,7 +131,7 @@ export function inventoryProjection(
     const versions = ids.map((id) => batch.get(id) ?? null);
     pool
       .query(
-        // Rows locked in key order first, as every writer of devices does (no lock cycles with them).
+        // Rows locked in key order first, as every writer of devices locks them (db/schema/fleet.ts).
         `WITH locked AS (SELECT id FROM devices WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE)
          UPDATE devices d SET
            software_version = COALESCE(u.v, d.software_version),
