@@ -17,11 +17,16 @@ import { upsertDevices } from '../../fleet/devices.js';
 import { chromiumBin } from '../../platform/tools.js';
 import { rolloutSpecSchema } from '../../domain/rollout/spec.js';
 import { approvalDemo } from '../../workflows/approvalDemo.js';
-import { firmwareRollout } from '../../workflows/firmwareRollout.js';
 import { createTestIdentity } from '../support/auth.js';
 import { startOidcProvider } from '../support/oidc-provider.js';
 import { type AuthoredModel, startAuthoredModel } from '../support/authored-model.js';
-import { type RolloutStack, startCwmpFleet, startRolloutStack } from '../support/rollout-stack.js';
+import {
+  type RolloutStack,
+  serialCohort,
+  startCwmpFleet,
+  startRolloutStack,
+  startRollout,
+} from '../support/rollout-stack.js';
 
 const MINUTE_MS = 1000;
 const SHOTS = path.resolve('test-results/console');
@@ -293,19 +298,8 @@ describe('operator console in Chromium', () => {
     const spec = rolloutSpecSchema.parse({
       name: 'console good image',
       image: '2.2.0',
-      cohort: {
-        and: [
-          { field: 'productClass', op: 'eq', value: 'HGW-500' },
-          {
-            // Serial numbers are CON + 7 digits: CON0000000–CON0000039, 40 of the 400.
-            or: ['CON000000', 'CON000001', 'CON000002', 'CON000003'].map((p) => ({
-              field: 'serialNumber',
-              op: 'prefix',
-              value: p,
-            })),
-          },
-        ],
-      },
+      // Serial numbers are CON + 7 digits: CON0000000–CON0000039, 40 of the 400.
+      cohort: serialCohort('HGW-500', ['CON000000', 'CON000001', 'CON000002', 'CON000003']),
       waves: { kind: 'steps', steps: [{ percent: 50 }, { percent: 100 }] },
       rateCaps: { perMinute: 1200 },
       gate: { theta: 0.02, hardCeilingBricked: 30, decisionDeadlineMinutes: 100_000 },
@@ -319,21 +313,7 @@ describe('operator console in Chromium', () => {
       approvals: { beforeStart: false },
       notifications: [],
     });
-    const handle = await stack.client.workflow.start(firmwareRollout, {
-      taskQueue: stack.taskQueue,
-      workflowId: id,
-      args: [
-        {
-          rolloutId: id,
-          spec,
-          seed: id,
-          proposer: { id: alice.principal.id, kind: 'user' } as never,
-          requiredApprovals: 0,
-          minuteMs: MINUTE_MS,
-          pollMs: 2 * MINUTE_MS,
-        },
-      ],
-    });
+    const handle = await startRollout(stack, id, spec, alice.principal.id);
     try {
       const page = await signedIn(bob);
       await page.goto(`${base}/console/#/rollouts`);

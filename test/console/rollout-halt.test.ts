@@ -6,8 +6,8 @@
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { rolloutSpecSchema } from '../../domain/rollout/spec.js';
-import { firmwareRollout } from '../../workflows/firmwareRollout.js';
 import { type ConsoleStack, SHOTS, type Who, startConsoleStack } from '../support/console-stack.js';
+import { serialCohort, startRollout } from '../support/rollout-stack.js';
 
 const MINUTE_MS = 1000;
 let c: ConsoleStack;
@@ -47,12 +47,7 @@ describe('operator console in Chromium: a rollout halts', () => {
     const spec = rolloutSpecSchema.parse({
       name: 'console bad image',
       image: '3.0.0',
-      cohort: {
-        and: [
-          { field: 'productClass', op: 'eq', value: 'HGW-500' },
-          { or: ['CON00000', 'CON00001'].map((p) => ({ field: 'serialNumber', op: 'prefix', value: p })) },
-        ],
-      },
+      cohort: serialCohort('HGW-500', ['CON00000', 'CON00001']),
       waves: { kind: 'steps', steps: [{ percent: 40 }, { percent: 100 }] },
       rateCaps: { perMinute: 1200 },
       // The backstop (3 bricks) halts even when a loaded machine slows the statistics down.
@@ -63,21 +58,7 @@ describe('operator console in Chromium: a rollout halts', () => {
       approvals: { beforeStart: false },
       notifications: [],
     });
-    await c.stack.client.workflow.start(firmwareRollout, {
-      taskQueue: c.stack.taskQueue,
-      workflowId: id,
-      args: [
-        {
-          rolloutId: id,
-          spec,
-          seed: id,
-          proposer: { id: alice.principal.id, kind: 'user' } as never,
-          requiredApprovals: 0,
-          minuteMs: MINUTE_MS,
-          pollMs: 2 * MINUTE_MS,
-        },
-      ],
-    });
+    await startRollout(c.stack, id, spec, alice.principal.id);
     const page = await c.signedIn(bob);
     await page.goto(`${c.base}/console/#/rollouts`);
     await page

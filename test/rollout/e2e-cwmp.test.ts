@@ -4,9 +4,16 @@
  * through the spec (one spec minute = MINUTE_MS), so a 10-minute outcome timeout lasts 10 s.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RolloutSpecInput, rolloutSpecSchema } from '../../domain/rollout/spec.js';
-import { controlUpdate, firmwareRollout, progressQuery } from '../../workflows/firmwareRollout.js';
-import { type RolloutStack, startCwmpFleet, startRolloutStack } from '../support/rollout-stack.js';
+import type { RolloutSpec, RolloutSpecInput } from '../../domain/rollout/spec.js';
+import { controlUpdate, progressQuery } from '../../workflows/firmwareRollout.js';
+import {
+  e2eSpec,
+  type RolloutStack,
+  serialCohort,
+  startCwmpFleet,
+  startRolloutStack,
+  startRollout,
+} from '../support/rollout-stack.js';
 
 const MINUTE_MS = 1000;
 const FLEET = 5000;
@@ -48,49 +55,15 @@ afterAll(async () => {
   await stack?.close();
 }, 60_000);
 
-/** Devices of one model whose serial starts with one of the prefixes (disjoint cohorts per test). */
-const cohort = (productClass: string, prefixes: string[]) => ({
-  and: [
-    { field: 'productClass', op: 'eq', value: productClass },
-    { or: prefixes.map((p) => ({ field: 'serialNumber', op: 'prefix', value: p })) },
-  ],
-});
-
-function spec(image: string, cohortSel: unknown, extra: Partial<RolloutSpecInput> = {}) {
-  return rolloutSpecSchema.parse({
-    name: `e2e ${image}`,
-    image,
-    cohort: cohortSel,
-    waves: { kind: 'steps', steps: [{ percent: 10 }, { percent: 40 }, { percent: 100 }] },
-    rateCaps: { perMinute: 1200 },
-    gate: { theta: 0.01, hardCeilingBricked: 500, decisionDeadlineMinutes: 100_000 },
-    // Longer than 1.5 periodic intervals: a device silent that long is silent, not between informs.
-    outcomeTimeoutMinutes: 50,
-    soakMinutes: 0,
-    minStratumSize: 20,
-    approvals: { beforeStart: false },
-    notifications: [{ url: stack.hookUrl, events: ['halt', 'pause', 'complete'] }],
-    ...extra,
-  });
-}
-
-function start(id: string, s: ReturnType<typeof spec>) {
-  return stack.client.workflow.start(firmwareRollout, {
-    taskQueue: stack.taskQueue,
-    workflowId: id,
-    args: [
-      {
-        rolloutId: id,
-        spec: s,
-        seed: id,
-        proposer: { id: 'alice', kind: 'user' } as never,
-        requiredApprovals: 0,
-        minuteMs: MINUTE_MS,
-        pollMs: 2 * MINUTE_MS,
-      },
-    ],
-  });
-}
+// Outcome timeout: longer than 1.5 periodic intervals, so a device silent that long is silent, not
+// between informs.
+const spec = (image: string, cohortSel: unknown, extra: Partial<RolloutSpecInput> = {}) =>
+  e2eSpec(
+    stack,
+    { name: `e2e ${image}`, image, cohort: cohortSel, outcomeTimeoutMinutes: 50, minStratumSize: 20 },
+    extra,
+  );
+const start = (id: string, s: RolloutSpec) => startRollout(stack, id, s);
 
 const totalDownloads = () => [...stack.fleet.downloads().values()].reduce((a, b) => a + b, 0);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
@@ -118,7 +91,7 @@ const noSecondDownload = (productClass: string, prefixes: string[], max = 1) => 
 describe(`firmware rollout end to end (CWMP ACS, ${FLEET} simulated CPEs, Temporal, PostgreSQL)`, () => {
   it('a good image completes every wave, one Download per device', async () => {
     const id = `e2e-good-${Date.now()}`;
-    const handle = await start(id, spec('2.2.0', cohort('HGW-500', ['ACT00000', 'ACT00001'])));
+    const handle = await start(id, spec('2.2.0', serialCohort('HGW-500', ['ACT00000', 'ACT00001'])));
     const result = await handle.result();
     expect(result.reasons).toEqual(['every wave concluded']);
     expect(result.status).toBe('completed');
@@ -145,7 +118,7 @@ describe(`firmware rollout end to end (CWMP ACS, ${FLEET} simulated CPEs, Tempor
       id,
       // 70 s: over two of the controls' 30-s intervals, so a loaded box delaying informs does not make
       // the control group look silent (which raises the abort boundary and lets the first waves pass).
-      spec('3.0.0', cohort('HGW-500', ['ACT00002', 'ACT00003', 'ACT00004', 'ACT00005']), {
+      spec('3.0.0', serialCohort('HGW-500', ['ACT00002', 'ACT00003', 'ACT00004', 'ACT00005']), {
         outcomeTimeoutMinutes: 70,
       }),
     );
@@ -188,7 +161,7 @@ describe(`firmware rollout end to end (CWMP ACS, ${FLEET} simulated CPEs, Tempor
     const id = `e2e-outage-${Date.now()}`;
     const handle = await start(
       id,
-      spec('5.0.2', cohort('GW98', ['ACT00000', 'ACT00001', 'ACT00002', 'ACT00003'])),
+      spec('5.0.2', serialCohort('GW98', ['ACT00000', 'ACT00001', 'ACT00002', 'ACT00003'])),
     );
     // Mid-wave, deterministically: the ACS goes down right after the first Download of the second
     // wave reached a device, so most of that wave is in flight.
@@ -239,7 +212,7 @@ describe(`firmware rollout end to end (CWMP ACS, ${FLEET} simulated CPEs, Tempor
     const id = `e2e-kill-${Date.now()}`;
     const handle = await start(
       id,
-      spec('5.0.2', cohort('GW98', ['ACT00004', 'ACT00005', 'ACT00006', 'ACT00007']), {
+      spec('5.0.2', serialCohort('GW98', ['ACT00004', 'ACT00005', 'ACT00006', 'ACT00007']), {
         rateCaps: { perMinute: 300 },
       }),
     );

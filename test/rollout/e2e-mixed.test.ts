@@ -5,9 +5,16 @@
  * with the same gate, the same outcome classification and the same report.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RolloutSpecInput, rolloutSpecSchema } from '../../domain/rollout/spec.js';
-import { firmwareRollout, progressQuery } from '../../workflows/firmwareRollout.js';
-import { type RolloutStack, startCwmpFleet, startRolloutStack } from '../support/rollout-stack.js';
+import type { RolloutSpec, RolloutSpecInput } from '../../domain/rollout/spec.js';
+import { progressQuery } from '../../workflows/firmwareRollout.js';
+import {
+  e2eSpec,
+  type RolloutStack,
+  serialCohort,
+  startCwmpFleet,
+  startRolloutStack,
+  startRollout,
+} from '../support/rollout-stack.js';
 import { mixedFleet, startUspRolloutFleet } from '../support/rollout-usp.js';
 
 const MINUTE_MS = 1000;
@@ -52,49 +59,16 @@ afterAll(async () => {
 }, 60_000);
 
 /** HGW-500s of both protocols: CWMP serials are MC + 7 digits, USP serials MU + 6 digits. */
-const cohort = (prefixes: string[]) => ({
-  and: [
-    { field: 'productClass', op: 'eq', value: 'HGW-500' },
-    { or: prefixes.map((p) => ({ field: 'serialNumber', op: 'prefix', value: p })) },
-  ],
-});
-
-function spec(image: string, cohortSel: unknown, extra: Partial<RolloutSpecInput> = {}) {
-  return rolloutSpecSchema.parse({
-    name: `e2e mixed ${image}`,
-    image,
-    cohort: cohortSel,
-    waves: { kind: 'steps', steps: [{ percent: 10 }, { percent: 40 }, { percent: 100 }] },
-    rateCaps: { perMinute: 1200 },
-    gate: { theta: 0.01, hardCeilingBricked: 500, decisionDeadlineMinutes: 100_000 },
-    // CWMP devices whose connection request times out on a saturated box wait for their next
-    // periodic Inform (30 s ± 50 %), then download and reboot: well over a minute under load.
-    outcomeTimeoutMinutes: 120,
-    soakMinutes: 0,
-    minStratumSize: 10,
-    approvals: { beforeStart: false },
-    notifications: [{ url: stack.hookUrl, events: ['halt', 'pause', 'complete'] }],
-    ...extra,
-  });
-}
-
-function start(id: string, s: ReturnType<typeof spec>) {
-  return stack.client.workflow.start(firmwareRollout, {
-    taskQueue: stack.taskQueue,
-    workflowId: id,
-    args: [
-      {
-        rolloutId: id,
-        spec: s,
-        seed: id,
-        proposer: { id: 'alice', kind: 'user' } as never,
-        requiredApprovals: 0,
-        minuteMs: MINUTE_MS,
-        pollMs: 2 * MINUTE_MS,
-      },
-    ],
-  });
-}
+const cohort = (prefixes: string[]) => serialCohort('HGW-500', prefixes);
+// Outcome timeout: CWMP devices whose connection request times out on a saturated box wait for
+// their next periodic Inform (30 s ± 50 %), then download and reboot: well over a minute under load.
+const spec = (image: string, cohortSel: unknown, extra: Partial<RolloutSpecInput> = {}) =>
+  e2eSpec(
+    stack,
+    { name: `e2e mixed ${image}`, image, cohort: cohortSel, outcomeTimeoutMinutes: 120, minStratumSize: 10 },
+    extra,
+  );
+const start = (id: string, s: RolloutSpec) => startRollout(stack, id, s);
 
 /**
  * No device received the rollout's image twice. A device the rollback re-downloads (a CWMP device

@@ -5,9 +5,15 @@
  * e2e (e2e-cwmp.test.ts); here the firmware moves by Download()/Activate() and comes back by Boot!.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RolloutSpecInput, rolloutSpecSchema } from '../../domain/rollout/spec.js';
-import { controlUpdate, firmwareRollout, progressQuery } from '../../workflows/firmwareRollout.js';
-import { type RolloutStack, startRolloutStack } from '../support/rollout-stack.js';
+import type { RolloutSpec, RolloutSpecInput } from '../../domain/rollout/spec.js';
+import { controlUpdate, progressQuery } from '../../workflows/firmwareRollout.js';
+import {
+  e2eSpec,
+  type RolloutStack,
+  serialCohort,
+  startRolloutStack,
+  startRollout,
+} from '../support/rollout-stack.js';
 import { startUspRolloutFleet } from '../support/rollout-usp.js';
 
 const MINUTE_MS = 1000;
@@ -44,47 +50,13 @@ afterAll(async () => {
   await stack?.close();
 }, 60_000);
 
-const cohort = (productClass: string, prefixes: string[]) => ({
-  and: [
-    { field: 'productClass', op: 'eq', value: productClass },
-    { or: prefixes.map((p) => ({ field: 'serialNumber', op: 'prefix', value: p })) },
-  ],
-});
-
-function spec(image: string, cohortSel: unknown, extra: Partial<RolloutSpecInput> = {}) {
-  return rolloutSpecSchema.parse({
-    name: `e2e usp ${image}`,
-    image,
-    cohort: cohortSel,
-    waves: { kind: 'steps', steps: [{ percent: 10 }, { percent: 40 }, { percent: 100 }] },
-    rateCaps: { perMinute: 1200 },
-    gate: { theta: 0.01, hardCeilingBricked: 500, decisionDeadlineMinutes: 100_000 },
-    outcomeTimeoutMinutes: 30,
-    soakMinutes: 0,
-    minStratumSize: 10,
-    approvals: { beforeStart: false },
-    notifications: [{ url: stack.hookUrl, events: ['halt', 'pause', 'complete'] }],
-    ...extra,
-  });
-}
-
-function start(id: string, s: ReturnType<typeof spec>) {
-  return stack.client.workflow.start(firmwareRollout, {
-    taskQueue: stack.taskQueue,
-    workflowId: id,
-    args: [
-      {
-        rolloutId: id,
-        spec: s,
-        seed: id,
-        proposer: { id: 'alice', kind: 'user' } as never,
-        requiredApprovals: 0,
-        minuteMs: MINUTE_MS,
-        pollMs: 2 * MINUTE_MS,
-      },
-    ],
-  });
-}
+const spec = (image: string, cohortSel: unknown, extra: Partial<RolloutSpecInput> = {}) =>
+  e2eSpec(
+    stack,
+    { name: `e2e usp ${image}`, image, cohort: cohortSel, outcomeTimeoutMinutes: 30, minStratumSize: 10 },
+    extra,
+  );
+const start = (id: string, s: RolloutSpec) => startRollout(stack, id, s);
 
 const noSecondDownload = () => {
   const twice = [...stack.fleet.downloads()].filter(([, n]) => n > 1);
@@ -95,7 +67,7 @@ describe(`firmware rollout end to end on an all-USP fleet (${FLEET} agents over 
   it('a good image completes every wave, one Download() per device, the inventory follows Boot!', async () => {
     const id = `e2e-usp-good-${Date.now()}`;
     // Serials are the prefix + 6 digits and HGW-500s every other agent: UACT0000 holds 50 of them.
-    const handle = await start(id, spec('2.2.0', cohort('HGW-500', ['UACT0000'])));
+    const handle = await start(id, spec('2.2.0', serialCohort('HGW-500', ['UACT0000'])));
     const result = await handle.result();
     expect(result.reasons).toEqual(['every wave concluded']);
     expect(result.status).toBe('completed');
@@ -115,7 +87,10 @@ describe(`firmware rollout end to end on an all-USP fleet (${FLEET} agents over 
 
   it('a bad image is halted early and rolled back by Activate() of the old bank', async () => {
     const id = `e2e-usp-bad-${Date.now()}`;
-    const handle = await start(id, spec('3.0.0', cohort('HGW-500', ['UACT0001', 'UACT0002', 'UACT0003'])));
+    const handle = await start(
+      id,
+      spec('3.0.0', serialCohort('HGW-500', ['UACT0001', 'UACT0002', 'UACT0003'])),
+    );
     const result = await handle.result();
     expect(result.status).toBe('aborted');
     expect(result.haltedStrata.length).toBeGreaterThan(0);
@@ -147,7 +122,7 @@ describe(`firmware rollout end to end on an all-USP fleet (${FLEET} agents over 
 
   it('a broker outage mid-wave pauses the rollout and counts no bricks; it completes after recovery', async () => {
     const id = `e2e-usp-outage-${Date.now()}`;
-    const handle = await start(id, spec('1.5.0', cohort('ONT-X1', ['UACT0004', 'UACT0005'])));
+    const handle = await start(id, spec('1.5.0', serialCohort('ONT-X1', ['UACT0004', 'UACT0005'])));
     await expect
       .poll(async () => (await handle.query(progressQuery)).waves[1]?.dispatched ?? 0, {
         timeout: 90_000,

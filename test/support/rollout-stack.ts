@@ -13,6 +13,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { dbRolloutFleet, dbRolloutImages } from '../../activities/rollout.js';
+import { type RolloutSpec, type RolloutSpecInput, rolloutSpecSchema } from '../../domain/rollout/spec.js';
 import { firmwareImages } from '../../db/schema/index.js';
 import { provisionCredentials } from '../../executor/cwmp/driver.js';
 import { startCwmpService } from '../../executor/cwmp/service.js';
@@ -21,6 +22,7 @@ import { CredentialCipher } from '../../executor/secrets.js';
 import { guardedFetch } from '../../platform/egress.js';
 import { createLogger } from '../../platform/logger.js';
 import { createWorker } from '../../platform/worker.js';
+import { firmwareRollout } from '../../workflows/firmwareRollout.js';
 import type { OutcomeTable } from '../../sim/device.js';
 import { SimFleet } from '../../sim/cwmp/fleet.js';
 import { modelByKey } from '../../sim/models.js';
@@ -279,4 +281,61 @@ export async function startRolloutStack(opts: {
       await db.drop();
     },
   };
+}
+
+/** Devices of one model whose serial starts with one of the prefixes (disjoint cohorts per test). */
+export function serialCohort(productClass: string, prefixes: string[]) {
+  return {
+    and: [
+      { field: 'productClass', op: 'eq', value: productClass },
+      { or: prefixes.map((p) => ({ field: 'serialNumber', op: 'prefix', value: p })) },
+    ],
+  };
+}
+
+/**
+ * The e2e rollout: waves of 10, 40 and 100 %, no approvals, no soak, halts, pauses and completion
+ * posted to the stack's webhook. Each fleet names its outcome timeout (its devices' pace) and the
+ * stratum size its cohorts fill; `extra` overrides the rest per test.
+ */
+export function e2eSpec(
+  stack: RolloutStack,
+  o: {
+    name: string;
+    image: string;
+    cohort: unknown;
+    outcomeTimeoutMinutes: number;
+    minStratumSize: number;
+  },
+  extra: Partial<RolloutSpecInput> = {},
+): RolloutSpec {
+  return rolloutSpecSchema.parse({
+    ...o,
+    waves: { kind: 'steps', steps: [{ percent: 10 }, { percent: 40 }, { percent: 100 }] },
+    rateCaps: { perMinute: 1200 },
+    gate: { theta: 0.01, hardCeilingBricked: 500, decisionDeadlineMinutes: 100_000 },
+    soakMinutes: 0,
+    approvals: { beforeStart: false },
+    notifications: [{ url: stack.hookUrl, events: ['halt', 'pause', 'complete'] }],
+    ...extra,
+  });
+}
+
+/** Start a rollout (proposed by `proposerId`, no approvals required) on the stack's scaled minute. */
+export function startRollout(stack: RolloutStack, id: string, spec: RolloutSpec, proposerId = 'alice') {
+  return stack.client.workflow.start(firmwareRollout, {
+    taskQueue: stack.taskQueue,
+    workflowId: id,
+    args: [
+      {
+        rolloutId: id,
+        spec,
+        seed: id,
+        proposer: { id: proposerId, kind: 'user' } as never,
+        requiredApprovals: 0,
+        minuteMs: stack.minuteMs,
+        pollMs: 2 * stack.minuteMs,
+      },
+    ],
+  });
 }
